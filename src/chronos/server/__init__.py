@@ -1,0 +1,1 @@
+"""The Chronos service: HTTP API, store and engine. Needs the ``server`` extra."""

@@ -1,0 +1,25 @@
+"""Liveness and readiness, without authentication."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from chronos.server.api.deps import RuntimeDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", response_model=None)
+async def ready(runtime: RuntimeDep) -> dict[str, str] | JSONResponse:
+    if await runtime.db.ping():
+        return {"status": "ready", "database": "ok"}
+    return JSONResponse(
+        {"error": {"code": "not_ready", "message": "the database is unreachable"}},
+        status_code=503,
+    )

@@ -1,0 +1,124 @@
+"""Rows to API objects. Times are RFC 3339 UTC strings, durations are seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chronos.server.durations import format_seconds
+from chronos.server.schemas import iso
+
+
+def retry_policy_out(policy: dict[str, Any], max_retries: int) -> dict[str, Any]:
+    return {
+        "max_attempts": max_retries + 1,
+        "initial_interval": format_seconds(policy["initial_interval"]),
+        "multiplier": policy["multiplier"],
+        "max_interval": format_seconds(policy["max_interval"]),
+    }
+
+
+def schedule_out(row: dict[str, Any]) -> dict[str, Any]:
+    spec = row["spec"]
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": spec["description"],
+        "handler": spec["handler"],
+        "cron": spec["cron"],
+        "interval": spec["interval"],
+        "timezone": spec["timezone"],
+        "start_at": spec["start_at"],
+        "end_at": spec["end_at"],
+        "payload": spec["payload"],
+        "delivery": spec["delivery"],
+        "timeout": format_seconds(spec["timeout"]),
+        "max_retries": spec["max_retries"],
+        "retry_policy": retry_policy_out(spec["retry_policy"], spec["max_retries"]),
+        "concurrency": spec["concurrency"],
+        "misfire_policy": spec["misfire_policy"],
+        "catchup_window": format_seconds(spec["catchup_window"]),
+        "tags": spec["tags"],
+        "enabled": spec["enabled"],
+        "state": row["state"],
+        "next_run_at": iso(row["next_run_at"]),
+        "last_run_at": iso(row["last_run_at"]),
+        "last_status": row["last_status"],
+        "version": row["version"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def job_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "handler": row["handler"],
+        "schedule_id": row["schedule_id"],
+        "status": row["status"],
+        "trigger": row["trigger"],
+        "payload": row["payload"],
+        "delivery": row["delivery"],
+        "scheduled_for": iso(row["scheduled_for"]),
+        "run_at": iso(row["run_at"]),
+        "attempt": row["attempt"],
+        "max_retries": row["max_retries"],
+        "timeout": format_seconds(row["timeout_seconds"]),
+        "retry_policy": retry_policy_out(row["retry_policy"], row["max_retries"]),
+        "idempotency_key": row["idempotency_key"],
+        "tags": row["tags"],
+        "result": row["result"],
+        "last_error": row["last_error"],
+        "cancel_requested": row["cancel_requested"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "finished_at": iso(row["finished_at"]),
+    }
+
+
+def execution_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "job_id": row["job_id"],
+        "attempt": row["attempt"],
+        "status": row["status"],
+        "started_at": iso(row["started_at"]),
+        "finished_at": iso(row["finished_at"]),
+        "duration_ms": row["duration_ms"],
+        "worker_id": row["worker_id"],
+        "lease_expires_at": iso(row["lease_expires_at"]),
+        "http_status": row["http_status"],
+        "response_excerpt": row["response_excerpt"],
+        "output": row["output"],
+        "error": row["error"],
+    }
+
+
+def claimed_job_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "execution_id": row["execution_id"],
+        "attempt": row["attempt"],
+        "name": row["name"],
+        "handler": row["handler"],
+        "payload": row["payload"],
+        "schedule_id": row["schedule_id"],
+        "scheduled_for": iso(row["scheduled_for"]),
+        "trigger": row["trigger"],
+        "tags": row["tags"],
+        "timeout": format_seconds(row["timeout_seconds"]),
+        "lease_expires_at": iso(row["lease_expires_at"]),
+    }
+
+
+def api_key_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": row["prefix"],
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def page_out(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+    return {"data": items, "next_cursor": next_cursor}

@@ -1,0 +1,281 @@
+"""/v1/schedules: create, upsert, read, change, pause, trigger, upcoming."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chronos.server.api.deps import AccountId, Limit, RuntimeDep, tag_filters
+from chronos.server.api.presenters import job_out, page_out, schedule_out
+from chronos.server.engine.admission import admitted_status, job_row_from_schedule
+from chronos.server.engine.states import ScheduleState, Trigger
+from chronos.server.engine.timing import upcoming
+from chronos.server.errors import NameConflict, NotFound, ValidationFailed
+from chronos.server.ids import new_id
+from chronos.server.runtime import Runtime
+from chronos.server.schemas import (
+    ScheduleIn,
+    first_run_at,
+    iso,
+    normalize_schedule,
+    schedule_trigger,
+    schedule_window,
+)
+from chronos.server.store import jobs as job_store
+from chronos.server.store import schedules as schedule_store
+
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+
+# Keys that say "when" / "how delivered" / "how retried": a PATCH giving one replaces the group.
+_EXCLUSIVE_GROUPS = (
+    ("cron", "interval", "schedule"),
+    ("delivery", "webhook"),
+    ("max_retries", "retry_policy"),
+)
+
+
+def _next_run_at(spec: dict[str, Any], state: str, created_at: datetime,
+                 now: datetime) -> datetime | None:
+    if state != ScheduleState.ENABLED:
+        return None
+    return first_run_at(spec, created_at, now)
+
+
+async def _load(conn: AsyncConnection, account_id: str, id_or_name: str, *,
+                for_update: bool = False) -> dict[str, Any]:
+    row = await schedule_store.schedule_get(conn, account_id, id_or_name, for_update=for_update)
+    if row is None:
+        raise NotFound(f"no schedule {id_or_name!r}")
+    return row
+
+
+def _new_row(account_id: str, spec: dict[str, Any], now: datetime) -> dict[str, Any]:
+    state = ScheduleState.ENABLED if spec["enabled"] else ScheduleState.DISABLED
+    return {
+        "id": new_id("sch"),
+        "account_id": account_id,
+        "name": spec["name"],
+        "handler": spec["handler"],
+        "tags": spec["tags"],
+        "spec": spec,
+        "state": state.value,
+        "next_run_at": _next_run_at(spec, state, now, now),
+        "last_run_at": None,
+        "last_status": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _apply_spec(conn: AsyncConnection, row: dict[str, Any], spec: dict[str, Any],
+                      now: datetime) -> dict[str, Any]:
+    """Store a changed spec as the schedule's next version; recompute its next run."""
+    state = row["state"]
+    if spec["enabled"] != row["spec"]["enabled"]:
+        state = ScheduleState.ENABLED.value if spec["enabled"] else ScheduleState.DISABLED.value
+    values = {
+        "name": spec["name"],
+        "handler": spec["handler"],
+        "tags": spec["tags"],
+        "spec": spec,
+        "state": state,
+        "next_run_at": _next_run_at(spec, state, row["created_at"], now),
+        "version": row["version"] + 1,
+        "updated_at": now,
+    }
+    try:
+        async with conn.begin_nested():
+            await schedule_store.schedule_update(conn, row["id"], values)
+    except Exception as exc:  # the only constraint a rename can break is the name's
+        if spec["name"] != row["name"]:
+            raise NameConflict(f"a schedule named {spec['name']!r} already exists") from exc
+        raise
+    return {**row, **values}
+
+
+def _validate(runtime: Runtime, data: Any) -> dict[str, Any]:
+    try:
+        body = ScheduleIn.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid schedule", details=_errors(exc)) from exc
+    return normalize_schedule(body, max_payload_bytes=runtime.settings.max_payload_bytes)
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+@router.post("", status_code=201)
+async def create_schedule(body: ScheduleIn, account_id: AccountId,
+                          runtime: RuntimeDep) -> dict[str, Any]:
+    spec = normalize_schedule(body, max_payload_bytes=runtime.settings.max_payload_bytes)
+    now = runtime.clock.now()
+    row = _new_row(account_id, spec, now)
+    async with runtime.db.transaction() as conn:
+        await schedule_store.schedule_insert(conn, row)
+    runtime.notifier.schedules_changed()
+    return schedule_out(row)
+
+
+@router.put("/{name}")
+async def upsert_schedule(name: str, response: Response, account_id: AccountId,
+                          runtime: RuntimeDep,
+                          data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Create or update by name: 201 created, 200 updated or unchanged (no new version)."""
+    if data.get("name", name) != name:
+        raise ValidationFailed("the body's name differs from the name in the path")
+    spec = _validate(runtime, {**data, "name": name})
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as conn:
+        row = await schedule_store.schedule_get(conn, account_id, name, for_update=True)
+        if row is not None and row["name"] != name:
+            row = None  # the path named an id; PUT works by name only
+        if row is None:
+            row = _new_row(account_id, spec, now)
+            await schedule_store.schedule_insert(conn, row)
+            response.status_code = 201
+        elif row["spec"] != spec:
+            row = await _apply_spec(conn, row, spec, now)
+    runtime.notifier.schedules_changed()
+    return schedule_out(row)
+
+
+@router.get("")
+async def list_schedules(request: Request, account_id: AccountId, runtime: RuntimeDep,
+                         state: ScheduleState | None = None, handler: str | None = None,
+                         cursor: str | None = None, limit: Limit = 50) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        rows, next_cursor = await schedule_store.schedule_list(
+            conn, account_id, state=state.value if state else None, handler=handler,
+            tags=tag_filters(request), cursor=cursor, limit=limit,
+        )
+    return page_out([schedule_out(r) for r in rows], next_cursor)
+
+
+@router.get("/{schedule}")
+async def get_schedule(schedule: str, account_id: AccountId,
+                       runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        return schedule_out(await _load(conn, account_id, schedule))
+
+
+@router.patch("/{schedule}")
+async def patch_schedule(schedule: str, account_id: AccountId, runtime: RuntimeDep,
+                         data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as conn:
+        row = await _load(conn, account_id, schedule, for_update=True)
+        base = {k: v for k, v in row["spec"].items() if v is not None}
+        for group in _EXCLUSIVE_GROUPS:
+            if any(key in data for key in group):
+                for key in group:
+                    base.pop(key, None)
+        spec = _validate(runtime, {**base, **data})
+        if spec != row["spec"]:
+            row = await _apply_spec(conn, row, spec, now)
+    runtime.notifier.schedules_changed()
+    return schedule_out(row)
+
+
+@router.delete("/{schedule}", status_code=204)
+async def delete_schedule(schedule: str, account_id: AccountId, runtime: RuntimeDep) -> Response:
+    async with runtime.db.transaction() as conn:
+        row = await _load(conn, account_id, schedule)
+        await schedule_store.schedule_delete(conn, account_id, row["id"])
+    return Response(status_code=204)
+
+
+async def _set_state(schedule: str, account_id: str, runtime: Runtime,
+                     state: ScheduleState) -> dict[str, Any]:
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as conn:
+        row = await _load(conn, account_id, schedule, for_update=True)
+        spec = dict(row["spec"])
+        if state in (ScheduleState.ENABLED, ScheduleState.DISABLED):
+            spec["enabled"] = state is ScheduleState.ENABLED
+        if row["state"] != state.value or spec != row["spec"]:
+            values = {
+                "state": state.value,
+                "spec": spec,
+                # Slots missed while paused or disabled are not caught up: counting restarts now.
+                "next_run_at": _next_run_at(spec, state, row["created_at"], now),
+                "updated_at": now,
+            }
+            if spec != row["spec"]:
+                values["version"] = row["version"] + 1
+            await schedule_store.schedule_update(conn, row["id"], values)
+            row = {**row, **values}
+    runtime.notifier.schedules_changed()
+    return schedule_out(row)
+
+
+@router.post("/{schedule}/pause")
+async def pause_schedule(schedule: str, account_id: AccountId,
+                         runtime: RuntimeDep) -> dict[str, Any]:
+    return await _set_state(schedule, account_id, runtime, ScheduleState.PAUSED)
+
+
+@router.post("/{schedule}/resume")
+async def resume_schedule(schedule: str, account_id: AccountId,
+                          runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        row = await _load(conn, account_id, schedule)
+    target = ScheduleState.ENABLED if row["spec"]["enabled"] else ScheduleState.DISABLED
+    return await _set_state(schedule, account_id, runtime, target)
+
+
+@router.post("/{schedule}/enable")
+async def enable_schedule(schedule: str, account_id: AccountId,
+                          runtime: RuntimeDep) -> dict[str, Any]:
+    return await _set_state(schedule, account_id, runtime, ScheduleState.ENABLED)
+
+
+@router.post("/{schedule}/disable")
+async def disable_schedule(schedule: str, account_id: AccountId,
+                           runtime: RuntimeDep) -> dict[str, Any]:
+    return await _set_state(schedule, account_id, runtime, ScheduleState.DISABLED)
+
+
+@router.post("/{schedule}/trigger", status_code=201)
+async def trigger_schedule(schedule: str, account_id: AccountId,
+                           runtime: RuntimeDep) -> dict[str, Any]:
+    """Run now, whatever the schedule's state: a one-off job with ``trigger: "manual"``."""
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as conn:
+        row = await _load(conn, account_id, schedule)
+        job = job_row_from_schedule(row, now, now, status=admitted_status(row["spec"]["delivery"]),
+                                    trigger=Trigger.MANUAL)
+        await job_store.job_insert_many(conn, [job])
+    runtime.notifier.jobs_ready_many([job])
+    return job_out(job)
+
+
+@router.get("/{schedule}/upcoming")
+async def upcoming_fires(schedule: str, account_id: AccountId, runtime: RuntimeDep,
+                         count: Annotated[int, Query(ge=1, le=1000)] = 10) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        row = await _load(conn, account_id, schedule)
+    if row["state"] != ScheduleState.ENABLED:
+        return {"data": []}
+    spec = row["spec"]
+    now = runtime.clock.now()
+    after = now
+    if row["next_run_at"] is not None and row["next_run_at"] <= now:
+        after = row["next_run_at"]  # due now, not yet fired: it is still upcoming
+        times = [row["next_run_at"]]
+        count -= 1
+    else:
+        times = []
+    if count > 0:
+        times += upcoming(schedule_trigger(spec, row["created_at"]), after, count,
+                          schedule_window(spec))
+    return {"data": [iso(t) for t in times]}
+

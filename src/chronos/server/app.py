@@ -1,0 +1,112 @@
+"""The ASGI application: routers, the JSON error body, and the runtime's lifespan.
+
+    app = create_app(Runtime(Settings.from_env()))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from chronos import __version__
+from chronos.errors import ChronosError
+from chronos.server.api import jobs, keys, ops, schedules, worker
+from chronos.server.api.deps import require_json_body
+from chronos.server.runtime import Runtime
+
+log = logging.getLogger("chronos.api")
+
+_STATUS_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="Chronos",
+        version=__version__,
+        description="Scheduling service: cron, interval and one-off jobs, pull or push.",
+        lifespan=lifespan,
+        dependencies=[Depends(require_json_body)],
+    )
+    app.state.runtime = runtime
+    for module in (ops, keys, schedules, jobs, worker):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ChronosError)
+    async def chronos_error(_: Request, exc: ChronosError) -> JSONResponse:
+        return JSONResponse(exc.to_body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "invalid_json", "the request body is not valid JSON")
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "message": e.get("msg", ""),
+             "type": e.get("type", "")}
+            for e in errors
+        ]
+        first = details[0] if details else {"loc": [], "message": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p != "body") or "request"
+        return error_response(422, "validation_error", f"{where}: {first['message']}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error; see the server log")
+
+
+class BodySizeLimit:
+    """Refuse a request whose declared body is too large before reading any of it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                    response = error_response(
+                        413, "payload_too_large", f"request body is larger than {self.limit} bytes"
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -1,0 +1,54 @@
+"""Time as a dependency.
+
+Every service and store call takes its notion of "now" from a :class:`Clock`, so tests move time
+instead of sleeping::
+
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    clock.advance(seconds=90)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that only moves when told to. ``sleep`` yields once and returns at once."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        if self._now.tzinfo is None:
+            raise ValueError("FakeClock needs a timezone-aware start")
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, instant: datetime) -> None:
+        self._now = instant
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
+        self._now += timedelta(seconds=seconds, **kwargs)
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)

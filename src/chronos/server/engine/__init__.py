@@ -1,0 +1,1 @@
+"""The engine: background services that move jobs through their states."""

@@ -1,0 +1,1 @@
+"""Maintenance services: the lease rescuer (and, later, the pruner)."""

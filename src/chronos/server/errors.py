@@ -1,0 +1,68 @@
+"""One exception per API error code. The app maps every one to the JSON error body::
+
+    {"error": {"code": "name_conflict", "message": "...", "details": ...}}
+"""
+
+from __future__ import annotations
+
+from chronos.errors import ChronosError
+
+
+class BadRequest(ChronosError):
+    code, status = "bad_request", 400
+
+
+class InvalidJSON(ChronosError):
+    code, status = "invalid_json", 400
+
+
+class Unauthorized(ChronosError):
+    code, status = "unauthorized", 401
+
+
+class NotFound(ChronosError):
+    code, status = "not_found", 404
+
+
+class MethodNotAllowed(ChronosError):
+    code, status = "method_not_allowed", 405
+
+
+class NameConflict(ChronosError):
+    code, status = "name_conflict", 409
+
+
+class IdempotencyKeyConflict(ChronosError):
+    code, status = "idempotency_key_conflict", 409
+
+
+class ExecutionNotRunning(ChronosError):
+    code, status = "execution_not_running", 409
+
+
+class InvalidState(ChronosError):
+    """The object exists but is not in a state that allows the operation."""
+
+    code, status = "invalid_state", 409
+
+
+class PayloadTooLarge(ChronosError):
+    code, status = "payload_too_large", 413
+
+
+class UnsupportedMediaType(ChronosError):
+    code, status = "unsupported_media_type", 415
+
+
+class ValidationFailed(ChronosError):
+    code, status = "validation_error", 422
+
+
+class InvalidSchedule(ChronosError):
+    """Cron, interval, timezone or window that cannot work."""
+
+    code, status = "invalid_schedule", 422
+
+
+class NotSupported(ChronosError):
+    code, status = "not_supported", 422

@@ -1,0 +1,97 @@
+"""Everything a running node holds: settings, database, clock, notifier and engine services.
+
+    runtime = Runtime(settings, clock=FakeClock())
+    await runtime.start()      # migrate (if asked), bootstrap, start services for the roles
+    ...
+    await runtime.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from chronos.server.clock import Clock, SystemClock
+from chronos.server.config import Settings
+from chronos.server.engine.admission import AdmissionService
+from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
+from chronos.server.engine.notifier import Notifier
+from chronos.server.engine.scheduler import Scheduler
+from chronos.server.engine.service import Service
+from chronos.server.store import accounts as account_store
+from chronos.server.store.db import Database
+from chronos.server.store.migrate import migrate
+
+log = logging.getLogger("chronos")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 db: Database | None = None, run_services: bool = True,
+                 on_started: Callable[[Runtime], None] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = db or Database.from_url(settings.database_url)
+        self.notifier = Notifier()
+        self.run_services = run_services
+        self.services: list[Service] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.bootstrap_key: str | None = None
+        self.on_started = on_started
+
+    def build_services(self) -> list[Service]:
+        roles = self.settings.roles
+        services: list[Service] = []
+        if "scheduler" in roles:
+            services.append(Scheduler(self.db, self.clock, self.notifier))
+            services.append(AdmissionService(self.db, self.clock, self.notifier))
+            services.append(LeaseRescuer(self.db, self.clock, self.notifier))
+        return services
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await migrate(self.db)
+        self.bootstrap_key = await bootstrap_account(self.db, self.clock,
+                                                     self.settings.bootstrap_api_key)
+        self.services = self.build_services()
+        if self.run_services:
+            for service in self.services:
+                task = asyncio.create_task(service.run(), name=f"chronos:{service.name}")
+                task.add_done_callback(_report_exit)
+                self._tasks.append(task)
+        if self.on_started is not None:
+            self.on_started(self)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.db.dispose()
+
+
+def _report_exit(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("service %s stopped", task.get_name(), exc_info=task.exception())
+
+
+async def bootstrap_account(db: Database, clock: Clock, api_key: str | None) -> str | None:
+    """On an empty database, create account ``default`` and a key; return the key if new."""
+    async with db.read() as conn:
+        if await account_store.account_count(conn) > 0:
+            return None
+    if api_key is not None and not api_key.startswith(account_store.KEY_PREFIX):
+        raise ValueError(f"CHRONOS_BOOTSTRAP_API_KEY must start with {account_store.KEY_PREFIX!r}")
+    try:
+        async with db.transaction() as conn:
+            account = await account_store.account_create(conn, "default", clock.now())
+            _, plaintext = await account_store.api_key_create(
+                conn, account["id"], "bootstrap", clock.now(), plaintext=api_key
+            )
+    except IntegrityError:  # another node bootstrapped first
+        return None
+    return plaintext

@@ -1,0 +1,340 @@
+"""Request bodies, their validation, and their normalised form.
+
+Pydantic checks shapes and types; the ``normalize_*`` functions turn a valid body into the
+canonical dict the store keeps (``spec`` for schedules), resolving aliases (``schedule``,
+``retry_policy.max_attempts``, duration strings) and raising typed errors for combinations
+that can never work.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+from chronos.server.durations import CANONICAL_UNITS, format_seconds, parse_duration, parse_unit_value
+from chronos.server.engine.timing import (
+    CronTrigger,
+    IntervalTrigger,
+    TimingError,
+    Trigger,
+    Window,
+    load_timezone,
+    next_fire,
+    parse_every,
+)
+from chronos.server.errors import InvalidSchedule, NotSupported, PayloadTooLarge, ValidationFailed
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+Tags = Annotated[dict[StrictStr, StrictStr], Field(max_length=50)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 3
+MAX_RETRIES_LIMIT = 100
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryPolicyIn(Strict):
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=MAX_RETRIES_LIMIT + 1)] | None = None
+    initial_interval: Duration = 1.0
+    multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
+    max_interval: Duration = 3600.0
+
+
+class DeliveryIn(Strict):
+    type: Literal["pull", "push"] = "pull"
+    http: dict[str, Any] | None = None
+
+
+class JobOptions(Strict):
+    """Fields a schedule and a one-off job share."""
+
+    name: Name | None = None
+    handler: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    payload: Any = None
+    delivery: DeliveryIn | None = None
+    webhook: dict[str, Any] | None = None
+    timeout: Duration = DEFAULT_TIMEOUT
+    max_retries: Annotated[StrictInt, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
+    retry_policy: RetryPolicyIn | None = None
+    tags: Tags = Field(default_factory=dict)
+
+
+# Fields that responses carry; a client may send a schedule back as it got it.
+READ_ONLY_SCHEDULE_FIELDS = frozenset(
+    {"id", "account_id", "created_at", "updated_at", "next_run", "next_run_at", "last_run_at",
+     "last_status", "version", "state", "success_rate"}
+)
+
+
+class ScheduleIn(JobOptions):
+    name: Name
+    description: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    cron: StrictStr | None = None
+    interval: dict[str, Any] | StrictInt | StrictStr | None = None
+    schedule: StrictStr | None = None
+    timezone: StrictStr = "UTC"
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    concurrency: Literal["forbid", "allow", "replace"] = "forbid"
+    misfire_policy: Literal["run_once", "run_all", "skip"] = "run_once"
+    catchup_window: Duration = 3600.0
+    enabled: StrictBool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in READ_ONLY_SCHEDULE_FIELDS}
+        return data
+
+
+class JobIn(JobOptions):
+    delay: dict[str, Any] | StrictInt | StrictStr | None = None
+    scheduled_for: datetime | None = None
+    idempotency_key: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
+
+
+class ClaimIn(Strict):
+    handlers: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=200)]],
+                        Field(min_length=1, max_length=100)]
+    worker_id: Annotated[StrictStr, Field(max_length=200)] | None = None
+    wait_seconds: Annotated[float, Field(ge=0, le=20)] = 20
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+
+
+class ResultIn(Strict):
+    status: Literal["completed", "failed"]
+    output: Any = None
+    error: Any = None
+    retryable: StrictBool = True
+
+
+class BatchResultItem(ResultIn):
+    execution_id: Annotated[StrictStr, Field(min_length=1, max_length=40)]
+
+
+class BatchResultsIn(Strict):
+    results: Annotated[list[BatchResultItem], Field(min_length=1, max_length=1000)]
+
+
+class ApiKeyIn(Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200)] = "api key"
+
+
+# --- normalisation ----------------------------------------------------------------------------
+
+
+def check_payload_size(payload: Any, limit: int) -> None:
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"payload is {size} bytes; the limit is {limit} bytes",
+            details={"size": size, "limit": limit},
+        )
+
+
+def _retry_settings(options: JobOptions) -> tuple[int, dict[str, float]]:
+    policy = options.retry_policy or RetryPolicyIn()
+    max_retries = options.max_retries
+    if policy.max_attempts is not None:
+        from_attempts = policy.max_attempts - 1
+        if max_retries is not None and max_retries != from_attempts:
+            raise ValidationFailed(
+                "max_retries and retry_policy.max_attempts disagree: give one of them",
+                details={"max_retries": max_retries, "max_attempts": policy.max_attempts},
+            )
+        max_retries = from_attempts
+    if policy.initial_interval <= 0:
+        raise ValidationFailed("retry_policy.initial_interval must be more than 0 seconds")
+    return (
+        DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+        {
+            "initial_interval": policy.initial_interval,
+            "multiplier": policy.multiplier,
+            "max_interval": max(policy.max_interval, policy.initial_interval),
+        },
+    )
+
+
+def _delivery(options: JobOptions) -> dict[str, Any]:
+    if options.webhook is not None or (options.delivery and options.delivery.type == "push"):
+        raise NotSupported(
+            "push delivery is not available in this version of Chronos; use pull delivery"
+        )
+    if options.delivery is not None and options.delivery.http is not None:
+        raise ValidationFailed("delivery.http is only for push delivery")
+    if not options.handler:
+        raise ValidationFailed("handler is required for pull delivery", details={"field": "handler"})
+    return {"type": "pull"}
+
+
+def _common(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
+    check_payload_size(options.payload, max_payload_bytes)
+    if options.timeout <= 0:
+        raise ValidationFailed("timeout must be more than 0 seconds")
+    max_retries, retry_policy = _retry_settings(options)
+    return {
+        "handler": options.handler,
+        "payload": options.payload,
+        "delivery": _delivery(options),
+        "timeout": options.timeout,
+        "max_retries": max_retries,
+        "retry_policy": retry_policy,
+        "tags": dict(options.tags),
+    }
+
+
+def _interval(value: dict[str, Any] | int | str) -> dict[str, Any]:
+    try:
+        if isinstance(value, dict):
+            number, unit = parse_unit_value(value)
+        else:
+            seconds = parse_duration(value)
+            if not seconds.is_integer():
+                raise ValueError("an interval must be a whole number of seconds")
+            number, unit = int(seconds), "second"
+            for name in ("week", "day", "hour", "minute"):
+                if number and number % CANONICAL_UNITS[name] == 0:
+                    number, unit = number // CANONICAL_UNITS[name], name
+                    break
+    except ValueError as exc:
+        raise InvalidSchedule(f"invalid interval: {exc}") from exc
+    if number <= 0:
+        raise InvalidSchedule("interval must be at least 1 second", details={"interval": value})
+    return {"value": number, "unit": unit}
+
+
+def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> dict[str, Any]:
+    """The canonical ``spec`` of a schedule; raises a typed 4xx error if it cannot work."""
+    given = [k for k in ("cron", "interval", "schedule") if getattr(body, k) is not None]
+    if len(given) != 1:
+        raise InvalidSchedule(
+            "give exactly one of cron, interval or schedule"
+            + (f" (got {', '.join(given)})" if given else ""),
+        )
+    cron: str | None = None
+    interval: dict[str, Any] | None = None
+    if body.schedule is not None:
+        every = parse_every(body.schedule)
+        if every is not None:
+            interval = _interval(every)
+        else:
+            cron = body.schedule
+    elif body.cron is not None:
+        cron = body.cron
+    else:
+        assert body.interval is not None
+        interval = _interval(body.interval)
+
+    try:
+        load_timezone(body.timezone)
+        if cron is not None:
+            cron = CronTrigger.parse(cron, body.timezone).expression
+    except TimingError as exc:
+        raise InvalidSchedule(str(exc)) from exc
+
+    start_at, end_at = _aware(body.start_at), _aware(body.end_at)
+    if start_at and end_at and end_at <= start_at:
+        raise InvalidSchedule("end_at must be after start_at")
+
+    spec = {
+        "name": body.name,
+        "description": body.description,
+        **_common(body, max_payload_bytes),
+        "cron": cron,
+        "interval": interval,
+        "timezone": body.timezone,
+        "start_at": iso(start_at),
+        "end_at": iso(end_at),
+        "concurrency": body.concurrency,
+        "misfire_policy": body.misfire_policy,
+        "catchup_window": body.catchup_window,
+        "enabled": body.enabled,
+    }
+    return spec
+
+
+def schedule_trigger(spec: dict[str, Any], created_at: datetime) -> Trigger:
+    if spec["cron"] is not None:
+        return CronTrigger(spec["cron"], spec["timezone"])
+    seconds = spec["interval"]["value"] * CANONICAL_UNITS[spec["interval"]["unit"]]
+    start_at = parse_iso(spec["start_at"])
+    if start_at is not None:
+        return IntervalTrigger(seconds, start_at, first_index=0)
+    return IntervalTrigger(seconds, created_at.replace(microsecond=0), first_index=1)
+
+
+def schedule_window(spec: dict[str, Any]) -> Window:
+    return Window(parse_iso(spec["start_at"]), parse_iso(spec["end_at"]))
+
+
+def first_run_at(spec: dict[str, Any], created_at: datetime, now: datetime) -> datetime | None:
+    return next_fire(schedule_trigger(spec, created_at), now, schedule_window(spec))
+
+
+def normalize_job(body: JobIn, *, now: datetime, max_payload_bytes: int) -> dict[str, Any]:
+    common = _common(body, max_payload_bytes)
+    if body.delay is not None and body.scheduled_for is not None:
+        raise ValidationFailed("give delay or scheduled_for, not both")
+    run_at = now
+    if body.delay is not None:
+        try:
+            delay = (
+                parse_unit_value(body.delay) if isinstance(body.delay, dict) else None
+            )
+            seconds = (
+                delay[0] * CANONICAL_UNITS[delay[1]] if delay else parse_duration(body.delay)
+            )
+        except ValueError as exc:
+            raise ValidationFailed(f"invalid delay: {exc}", details={"field": "delay"}) from exc
+        if seconds < 0:
+            raise ValidationFailed("delay must not be negative")
+        from datetime import timedelta
+
+        run_at = now + timedelta(seconds=seconds)
+    elif body.scheduled_for is not None:
+        run_at = max(now, _aware(body.scheduled_for) or now)
+    return {
+        **common,
+        "name": body.name,
+        "idempotency_key": body.idempotency_key,
+        "scheduled_for": _aware(body.scheduled_for) or run_at,
+        "run_at": run_at,
+    }
+
+
+def seconds_out(value: float) -> int | float:
+    return format_seconds(value)

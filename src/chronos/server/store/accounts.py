@@ -1,0 +1,79 @@
+"""Accounts and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chronos.server.ids import new_id
+from chronos.server.store.tables import accounts, api_keys
+
+KEY_PREFIX = "chrns_"
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+async def account_count(conn: AsyncConnection) -> int:
+    return (await conn.execute(sa.select(sa.func.count()).select_from(accounts))).scalar_one()
+
+
+async def account_get_by_name(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(accounts).where(accounts.c.name == name))).first()
+    return dict(row._mapping) if row else None
+
+
+async def account_create(conn: AsyncConnection, name: str, now: datetime) -> dict[str, Any]:
+    row = {"id": new_id("acc"), "name": name, "created_at": now}
+    await conn.execute(sa.insert(accounts).values(row))
+    return row
+
+
+async def api_key_create(
+    conn: AsyncConnection, account_id: str, name: str, now: datetime, plaintext: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """Store a key; return its row and the plaintext, which is never stored."""
+    plaintext = plaintext or generate_key()
+    row = {
+        "id": new_id("key"),
+        "account_id": account_id,
+        "name": name,
+        "prefix": plaintext[:10],
+        "key_hash": hash_key(plaintext),
+        "created_at": now,
+    }
+    await conn.execute(sa.insert(api_keys).values(row))
+    return row, plaintext
+
+
+async def api_key_list(conn: AsyncConnection, account_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        sa.select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def api_key_delete(conn: AsyncConnection, account_id: str, key_id: str) -> bool:
+    result = await conn.execute(
+        sa.delete(api_keys).where(api_keys.c.id == key_id, api_keys.c.account_id == account_id)
+    )
+    return result.rowcount == 1
+
+
+async def api_key_authenticate(conn: AsyncConnection, plaintext: str) -> str | None:
+    """The account id the key belongs to, or None."""
+    return (
+        await conn.execute(
+            sa.select(api_keys.c.account_id).where(api_keys.c.key_hash == hash_key(plaintext))
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,32 @@
+"""Small dialect branches, kept beside the queries that need them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def is_postgres(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def insert_for(conn: AsyncConnection, table: sa.Table) -> Any:
+    """An INSERT that supports ``on_conflict_do_nothing`` on either backend."""
+    return (postgresql.insert if is_postgres(conn) else sqlite.insert)(table)
+
+
+def skip_locked(conn: AsyncConnection, query: sa.Select[Any]) -> sa.Select[Any]:
+    """``FOR UPDATE SKIP LOCKED`` on PostgreSQL. SQLite has one writer, so it needs no lock."""
+    return query.with_for_update(skip_locked=True) if is_postgres(conn) else query
+
+
+def tag_filter(conn: AsyncConnection, column: Any, tags: dict[str, str]) -> Any:
+    """Rows whose JSON ``tags`` contain every ``key: value`` pair."""
+    if is_postgres(conn):
+        return sa.type_coerce(column, postgresql.JSONB).contains(tags)
+    return sa.and_(
+        *(sa.func.json_extract(column, f'$."{key}"') == value for key, value in tags.items())
+    )

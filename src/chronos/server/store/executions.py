@@ -1,0 +1,146 @@
+"""Executions: results, heartbeats and expired leases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chronos.server.engine.states import ExecutionStatus
+from chronos.server.store.dialect import is_postgres
+from chronos.server.store.tables import executions, jobs
+
+# What finishing an execution needs to know about it and its job.
+_FINISH_COLUMNS = (
+    executions.c.id,
+    executions.c.status,
+    executions.c.started_at,
+    executions.c.job_id,
+    executions.c.attempt,
+    jobs.c.schedule_id,
+    jobs.c.run_at,
+    jobs.c.retry_base,
+    jobs.c.max_retries,
+    jobs.c.retry_policy,
+)
+
+
+def _finish_query(conn: AsyncConnection) -> sa.Select[Any]:
+    query = sa.select(*_FINISH_COLUMNS).join(jobs, jobs.c.id == executions.c.job_id)
+    return query
+
+
+def _lock(conn: AsyncConnection, query: sa.Select[Any], *, skip: bool) -> sa.Select[Any]:
+    if is_postgres(conn):
+        return query.with_for_update(of=executions, skip_locked=skip)
+    return query
+
+
+async def execution_get(
+    conn: AsyncConnection, account_id: str, execution_id: str
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            sa.select(executions).where(
+                executions.c.id == execution_id, executions.c.account_id == account_id
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def execution_list_for_job(conn: AsyncConnection, job_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        sa.select(executions)
+        .where(executions.c.job_id == job_id)
+        .order_by(executions.c.attempt)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def execution_lock_many(
+    conn: AsyncConnection, account_id: str, execution_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Lock executions (and read their jobs' retry settings) before reporting results."""
+    query = _finish_query(conn).where(
+        executions.c.id.in_(execution_ids), executions.c.account_id == account_id
+    )
+    rows = await conn.execute(_lock(conn, query, skip=False))
+    return {row.id: dict(row._mapping) for row in rows}
+
+
+async def execution_lock_expired(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Running executions whose lease has expired, locked; rows another node holds are skipped."""
+    query = (
+        _finish_query(conn)
+        .where(
+            executions.c.status == ExecutionStatus.RUNNING.value,
+            executions.c.lease_expires_at < now,
+        )
+        .order_by(executions.c.lease_expires_at)
+        .limit(limit)
+    )
+    rows = await conn.execute(_lock(conn, query, skip=True))
+    return [dict(r._mapping) for r in rows]
+
+
+async def execution_finish_many(conn: AsyncConnection, finished: list[dict[str, Any]]) -> None:
+    """Record the end of running executions: ``id``, ``status``, ``finished_at``,
+    ``duration_ms``, ``output``, ``error``. Executions no longer running are left alone."""
+    if not finished:
+        return
+    await conn.execute(
+        sa.update(executions)
+        .where(
+            executions.c.id == sa.bindparam("b_id"),
+            executions.c.status == ExecutionStatus.RUNNING.value,
+        )
+        .values(
+            status=sa.bindparam("b_status"),
+            finished_at=sa.bindparam("b_finished_at"),
+            duration_ms=sa.bindparam("b_duration_ms"),
+            output=sa.bindparam("b_output"),
+            error=sa.bindparam("b_error"),
+            lease_expires_at=None,
+        ),
+        [{f"b_{k}": v for k, v in f.items()} for f in finished],
+    )
+
+
+async def execution_heartbeat(
+    conn: AsyncConnection, account_id: str, execution_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """Extend a running execution's lease by its job's timeout.
+
+    Returns the execution's ``status``, the new ``lease_expires_at`` (None unless running) and
+    whether cancel was requested; None if there is no such execution.
+    """
+    row = (
+        await conn.execute(
+            sa.select(executions.c.status, jobs.c.timeout_seconds, jobs.c.cancel_requested)
+            .join(jobs, jobs.c.id == executions.c.job_id)
+            .where(executions.c.id == execution_id, executions.c.account_id == account_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.status != ExecutionStatus.RUNNING.value:
+        return {"status": row.status, "lease_expires_at": None,
+                "cancel_requested": row.cancel_requested}
+    lease_expires_at = now + timedelta(seconds=row.timeout_seconds)
+    result = await conn.execute(
+        sa.update(executions)
+        .where(
+            executions.c.id == execution_id,
+            executions.c.status == ExecutionStatus.RUNNING.value,
+        )
+        .values(lease_expires_at=lease_expires_at)
+    )
+    if result.rowcount != 1:  # finished between the two statements
+        return await execution_heartbeat(conn, account_id, execution_id, now)
+    return {"status": row.status, "lease_expires_at": lease_expires_at,
+            "cancel_requested": row.cancel_requested}

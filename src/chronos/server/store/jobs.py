@@ -1,0 +1,344 @@
+"""Jobs: creation, listing, admission, claiming, cancel and retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chronos.server.engine.states import (
+    CANCELABLE_AT_ONCE,
+    IN_FLIGHT_JOB_STATUSES,
+    ExecutionStatus,
+    JobStatus,
+)
+from chronos.server.errors import IdempotencyKeyConflict
+from chronos.server.ids import new_id
+from chronos.server.store.dialect import insert_for, skip_locked, tag_filter
+from chronos.server.store.pagination import page, split_page
+from chronos.server.store.tables import executions, jobs
+
+
+async def job_insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    """Insert one job; a reused idempotency key is a conflict and inserts nothing."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(sa.insert(jobs).values(row))
+    except IntegrityError as exc:
+        if row.get("idempotency_key") is not None:
+            raise IdempotencyKeyConflict(
+                f"a job with idempotency_key {row['idempotency_key']!r} already exists",
+                details={"idempotency_key": row["idempotency_key"]},
+            ) from exc
+        raise
+
+
+async def job_insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(sa.insert(jobs), rows)
+
+
+async def job_insert_fired(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert jobs fired by schedules; a slot that already has its job is left alone.
+
+    The partial unique index ``uq_jobs_schedule_slot`` makes this exactly-once across nodes.
+    Returns the ids actually inserted.
+    """
+    if not rows:
+        return set()
+    statement = (
+        insert_for(conn, jobs)
+        .on_conflict_do_nothing(
+            index_elements=["schedule_id", "scheduled_for"],
+            index_where=sa.text("trigger = 'schedule'"),
+        )
+        .returning(jobs.c.id)
+    )
+    inserted: set[str] = set()
+    # RETURNING with executemany is supported by both drivers through insertmanyvalues.
+    result = await conn.execute(statement, rows)
+    inserted.update(result.scalars().all())
+    return inserted
+
+
+async def job_get(conn: AsyncConnection, account_id: str, job_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            sa.select(jobs).where(jobs.c.id == job_id, jobs.c.account_id == account_id)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def job_list(
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    schedule_id: str | None = None,
+    one_off_only: bool = False,
+    status: str | None = None,
+    handler: str | None = None,
+    tags: dict[str, str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = sa.select(jobs).where(jobs.c.account_id == account_id)
+    if one_off_only:
+        query = query.where(jobs.c.schedule_id.is_(None))
+    elif schedule_id:
+        query = query.where(jobs.c.schedule_id == schedule_id)
+    if status:
+        query = query.where(jobs.c.status == status)
+    if handler:
+        query = query.where(jobs.c.handler == handler)
+    if tags:
+        query = query.where(tag_filter(conn, jobs.c.tags, tags))
+    rows = await conn.execute(page(query, jobs.c.id, cursor, limit))
+    return split_page([dict(r._mapping) for r in rows], limit)
+
+
+async def job_schedules_in_flight(
+    conn: AsyncConnection, schedule_ids: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """For each schedule, its jobs that are still in flight (concurrency policy input)."""
+    ids = list(schedule_ids)
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(jobs.c.id, jobs.c.schedule_id, jobs.c.status).where(
+            jobs.c.schedule_id.in_(ids),
+            jobs.c.status.in_([s.value for s in IN_FLIGHT_JOB_STATUSES]),
+        )
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        found.setdefault(row.schedule_id, []).append(dict(row._mapping))
+    return found
+
+
+def _admitted_status(delivery_type: Any) -> Any:
+    return sa.case((delivery_type == "push", JobStatus.QUEUED.value), else_=JobStatus.READY.value)
+
+
+async def job_admit_due(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Move due ``pending`` jobs to ``ready`` (pull) or ``queued`` (push).
+
+    Returns ``account_id``, ``handler`` and ``status`` of each job moved, for wake-ups.
+    """
+    due = skip_locked(
+        conn,
+        sa.select(jobs.c.id)
+        .where(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_at <= now)
+        .order_by(jobs.c.run_at)
+        .limit(limit),
+    ).scalar_subquery()
+    result = await conn.execute(
+        sa.update(jobs)
+        .where(jobs.c.id.in_(due))
+        .values(status=_admitted_status(jobs.c.delivery_type), updated_at=now)
+        .returning(jobs.c.account_id, jobs.c.handler, jobs.c.status)
+    )
+    return [dict(r._mapping) for r in result]
+
+
+async def job_next_pending_at(conn: AsyncConnection) -> datetime | None:
+    return (
+        await conn.execute(
+            sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.status == JobStatus.PENDING.value)
+        )
+    ).scalar_one_or_none()
+
+
+CLAIM_COLUMNS = (
+    jobs.c.id, jobs.c.name, jobs.c.handler, jobs.c.payload, jobs.c.schedule_id,
+    jobs.c.scheduled_for, jobs.c.run_at, jobs.c.attempt, jobs.c.timeout_seconds,
+    jobs.c.trigger, jobs.c.tags, jobs.c.max_retries, jobs.c.created_at,
+)
+
+
+async def job_claim_ready(
+    conn: AsyncConnection,
+    *,
+    account_id: str,
+    handlers: list[str],
+    limit: int,
+    worker_id: str | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Claim up to ``limit`` ready jobs: each becomes ``running`` with a new execution.
+
+    On PostgreSQL this is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``, so
+    concurrent claimers never block each other or get the same job.
+    """
+    candidates = skip_locked(
+        conn,
+        sa.select(jobs.c.id)
+        .where(
+            jobs.c.status == JobStatus.READY.value,
+            jobs.c.account_id == account_id,
+            jobs.c.handler.in_(handlers),
+        )
+        .order_by(jobs.c.run_at)
+        .limit(limit),
+    ).scalar_subquery()
+    result = await conn.execute(
+        sa.update(jobs)
+        .where(jobs.c.id.in_(candidates))
+        .values(status=JobStatus.RUNNING.value, attempt=jobs.c.attempt + 1, updated_at=now)
+        .returning(*CLAIM_COLUMNS)
+    )
+    claimed = [dict(r._mapping) for r in result]
+    if not claimed:
+        return []
+    execution_rows = []
+    for job in claimed:
+        job["execution_id"] = new_id("exe")
+        job["lease_expires_at"] = now + timedelta(seconds=job["timeout_seconds"])
+        execution_rows.append(
+            {
+                "id": job["execution_id"],
+                "job_id": job["id"],
+                "account_id": account_id,
+                "attempt": job["attempt"],
+                "status": ExecutionStatus.RUNNING.value,
+                "started_at": now,
+                "worker_id": worker_id,
+                "lease_expires_at": job["lease_expires_at"],
+            }
+        )
+    await conn.execute(sa.insert(executions), execution_rows)
+    claimed.sort(key=lambda j: (j["run_at"], j["id"]))
+    return claimed
+
+
+async def job_cancel(
+    conn: AsyncConnection, account_id: str, job_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """Cancel a job; a running one also has its execution canceled (its worker learns it from
+    the heartbeat, and its late result is refused). None if the job can't be canceled.
+
+    Like every path that touches both, this updates executions before jobs, so two
+    transactions never wait on each other's rows in opposite orders.
+    """
+    await execution_cancel_running(conn, [job_id], now)
+    result = await conn.execute(
+        sa.update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.account_id == account_id,
+            jobs.c.status.in_([s.value for s in (*CANCELABLE_AT_ONCE, JobStatus.RUNNING)]),
+        )
+        .values(
+            status=JobStatus.CANCELED.value,
+            cancel_requested=sa.case((jobs.c.status == JobStatus.RUNNING.value, True), else_=False),
+            finished_at=now,
+            updated_at=now,
+        )
+        .returning(jobs.c.id)
+    )
+    if result.first() is None:
+        return None
+    return await job_get(conn, account_id, job_id)
+
+
+async def job_cancel_many(conn: AsyncConnection, job_ids: list[str], now: datetime) -> None:
+    """Cancel in-flight jobs (the ``replace`` concurrency policy)."""
+    if not job_ids:
+        return
+    await execution_cancel_running(conn, job_ids, now)
+    await conn.execute(
+        sa.update(jobs)
+        .where(
+            jobs.c.id.in_(job_ids),
+            jobs.c.status.in_([s.value for s in IN_FLIGHT_JOB_STATUSES]),
+        )
+        .values(
+            status=JobStatus.CANCELED.value,
+            cancel_requested=sa.case((jobs.c.status == JobStatus.RUNNING.value, True), else_=False),
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
+async def execution_cancel_running(
+    conn: AsyncConnection, job_ids: list[str], now: datetime
+) -> None:
+    await conn.execute(
+        sa.update(executions)
+        .where(
+            executions.c.job_id.in_(job_ids),
+            executions.c.status == ExecutionStatus.RUNNING.value,
+        )
+        .values(
+            status=ExecutionStatus.CANCELED.value,
+            finished_at=now,
+            error={"type": "canceled", "message": "the job was canceled"},
+        )
+    )
+
+
+async def job_retry(
+    conn: AsyncConnection, account_id: str, job_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """Run a failed or canceled job again, with a fresh round of retries."""
+    result = await conn.execute(
+        sa.update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.account_id == account_id,
+            jobs.c.status.in_([JobStatus.FAILED.value, JobStatus.CANCELED.value]),
+        )
+        .values(
+            status=_admitted_status(jobs.c.delivery_type),
+            run_at=now,
+            retry_base=jobs.c.attempt,
+            cancel_requested=False,
+            finished_at=None,
+            updated_at=now,
+        )
+        .returning(jobs.c.id)
+    )
+    if result.first() is None:
+        return None
+    return await job_get(conn, account_id, job_id)
+
+
+async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[dict[str, Any]]) -> None:
+    """Apply finished attempts to their jobs: ``completed``, ``failed`` or back to ``pending``.
+
+    Each outcome holds ``id`` and the new ``status``, ``run_at``, ``result``, ``last_error``,
+    ``finished_at`` and ``now``. Only jobs still ``running`` change: a job canceled meanwhile
+    keeps its status.
+    """
+    if not outcomes:
+        return
+    await conn.execute(
+        sa.update(jobs)
+        .where(jobs.c.id == sa.bindparam("b_id"), jobs.c.status == JobStatus.RUNNING.value)
+        .values(
+            status=sa.bindparam("b_status"),
+            run_at=sa.bindparam("b_run_at"),
+            result=sa.bindparam("b_result"),
+            last_error=sa.bindparam("b_last_error"),
+            finished_at=sa.bindparam("b_finished_at"),
+            updated_at=sa.bindparam("b_now"),
+        ),
+        [{f"b_{k}": v for k, v in o.items()} for o in outcomes],
+    )
+
+
+async def job_status_counts(conn: AsyncConnection, account_id: str) -> dict[str, int]:
+    rows = await conn.execute(
+        sa.select(jobs.c.status, sa.func.count())
+        .where(jobs.c.account_id == account_id)
+        .group_by(jobs.c.status)
+    )
+    return {status: count for status, count in rows}
+

@@ -1,0 +1,159 @@
+"""Schedules: CRUD, and the scheduler's due-slot queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chronos.server.errors import NameConflict
+from chronos.server.store.dialect import skip_locked, tag_filter
+from chronos.server.store.pagination import page, split_page
+from chronos.server.store.tables import schedules
+from chronos.server.store.types import UTCDateTime
+
+
+async def schedule_insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(sa.insert(schedules).values(row))
+    except IntegrityError as exc:
+        raise NameConflict(
+            f"a schedule named {row['name']!r} already exists", details={"name": row["name"]}
+        ) from exc
+
+
+async def schedule_get(
+    conn: AsyncConnection, account_id: str, id_or_name: str, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    """By id (``sch_…``) or by name."""
+    key = schedules.c.id if id_or_name.startswith("sch_") else schedules.c.name
+    query = sa.select(schedules).where(schedules.c.account_id == account_id, key == id_or_name)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None and key is schedules.c.id:
+        # A name may itself start with "sch_".
+        return await _get_by_name(conn, account_id, id_or_name, for_update)
+    return dict(row._mapping) if row else None
+
+
+async def _get_by_name(
+    conn: AsyncConnection, account_id: str, name: str, for_update: bool
+) -> dict[str, Any] | None:
+    query = sa.select(schedules).where(schedules.c.account_id == account_id,
+                                       schedules.c.name == name)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return dict(row._mapping) if row else None
+
+
+async def schedule_list(
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    state: str | None = None,
+    handler: str | None = None,
+    tags: dict[str, str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = sa.select(schedules).where(schedules.c.account_id == account_id)
+    if state:
+        query = query.where(schedules.c.state == state)
+    if handler:
+        query = query.where(schedules.c.handler == handler)
+    if tags:
+        query = query.where(tag_filter(conn, schedules.c.tags, tags))
+    rows = await conn.execute(page(query, schedules.c.id, cursor, limit))
+    return split_page([dict(r._mapping) for r in rows], limit)
+
+
+async def schedule_update(
+    conn: AsyncConnection, schedule_id: str, values: dict[str, Any]
+) -> None:
+    await conn.execute(sa.update(schedules).where(schedules.c.id == schedule_id).values(values))
+
+
+async def schedule_delete(conn: AsyncConnection, account_id: str, schedule_id: str) -> bool:
+    result = await conn.execute(
+        sa.delete(schedules).where(
+            schedules.c.id == schedule_id, schedules.c.account_id == account_id
+        )
+    )
+    return result.rowcount == 1
+
+
+async def schedule_lock_due(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Enabled schedules whose ``next_run_at`` has come, locked for this transaction.
+
+    Uses the partial index ``ix_schedules_due``, so the cost follows the number of due
+    schedules, not all of them. Rows another node holds are skipped, not waited for.
+    """
+    query = (
+        sa.select(schedules)
+        .where(
+            schedules.c.state == "enabled",
+            schedules.c.next_run_at.is_not(None),
+            schedules.c.next_run_at <= now,
+        )
+        .order_by(schedules.c.next_run_at)
+        .limit(limit)
+    )
+    rows = await conn.execute(skip_locked(conn, query))
+    return [dict(r._mapping) for r in rows]
+
+
+async def schedule_advance_many(conn: AsyncConnection, updates: list[dict[str, Any]]) -> None:
+    """Set ``next_run_at`` (and ``last_run_at`` when something fired) for many schedules."""
+    if not updates:
+        return
+    await conn.execute(
+        sa.update(schedules)
+        .where(schedules.c.id == sa.bindparam("b_id"))
+        .values(
+            next_run_at=sa.bindparam("b_next_run_at"),
+            last_run_at=sa.func.coalesce(
+                sa.bindparam("b_last_run_at", type_=UTCDateTime()), schedules.c.last_run_at
+            ),
+        )
+        .execution_options(synchronize_session=False),
+        [
+            {
+                "b_id": u["id"],
+                "b_next_run_at": u["next_run_at"],
+                "b_last_run_at": u.get("last_run_at"),
+            }
+            for u in updates
+        ],
+    )
+
+
+async def schedule_set_last_status_many(
+    conn: AsyncConnection, statuses: dict[str, str]
+) -> None:
+    if not statuses:
+        return
+    await conn.execute(
+        sa.update(schedules)
+        .where(schedules.c.id == sa.bindparam("b_id"))
+        .values(last_status=sa.bindparam("b_status")),
+        [{"b_id": k, "b_status": v} for k, v in statuses.items()],
+    )
+
+
+async def schedule_next_due_at(conn: AsyncConnection) -> datetime | None:
+    """The earliest ``next_run_at`` of any enabled schedule (the scheduler sleeps until then)."""
+    return (
+        await conn.execute(
+            sa.select(sa.func.min(schedules.c.next_run_at)).where(
+                schedules.c.state == "enabled", schedules.c.next_run_at.is_not(None)
+            )
+        )
+    ).scalar_one_or_none()

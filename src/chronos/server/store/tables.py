@@ -1,0 +1,167 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations must produce exactly this.
+
+Guarantees live in constraints, not in code:
+- ``uq_jobs_schedule_slot``: a schedule fires a slot once (partial: only ``trigger='schedule'``).
+- ``uq_schedules_account_name`` and ``uq_jobs_account_idempotency_key``.
+Partial indexes fit the hot queries: due schedules, due pending jobs, claimable jobs, leases.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from chronos.server.store.types import JSONType, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = sa.String(40)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    # The first characters of the key, shown in listings so a person can tell keys apart.
+    sa.Column("prefix", sa.String(20), nullable=False),
+    # SHA-256 of the whole key. Keys are 190 random bits, so a fast hash is enough.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "account_id"),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    # Denormalised from ``spec`` so lists can filter on them.
+    sa.Column("handler", sa.String(200), nullable=True),
+    sa.Column("tags", JSONType, nullable=False),
+    # The whole normalised configuration; see chronos.server.schemas.ScheduleSpec.
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("next_run_at", UTCDateTime(), nullable=True),
+    sa.Column("last_run_at", UTCDateTime(), nullable=True),
+    sa.Column("last_status", sa.String(16), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+    sa.CheckConstraint("state IN ('enabled', 'disabled', 'paused')", name="state"),
+    sa.Index(
+        "ix_schedules_due",
+        "next_run_at",
+        postgresql_where=sa.text("state = 'enabled' AND next_run_at IS NOT NULL"),
+        sqlite_where=sa.text("state = 'enabled' AND next_run_at IS NOT NULL"),
+    ),
+)
+
+JOB_STATUSES = "('pending', 'admitting', 'queued', 'ready', 'running', 'completed', 'failed', " \
+    "'canceled', 'skipped')"
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: a job's history outlives its schedule.
+    sa.Column("schedule_id", ID, nullable=True),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("handler", sa.String(200), nullable=True),
+    sa.Column("payload", JSONType, nullable=True),
+    sa.Column("delivery", JSONType, nullable=False),
+    sa.Column("delivery_type", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("scheduled_for", UTCDateTime(), nullable=False),
+    sa.Column("run_at", UTCDateTime(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    # ``attempt`` when the current round of tries began (a user's retry starts a new round).
+    sa.Column("retry_base", sa.Integer(), nullable=False),
+    sa.Column("max_retries", sa.Integer(), nullable=False),
+    sa.Column("timeout_seconds", sa.Float(), nullable=False),
+    sa.Column("retry_policy", JSONType, nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("result", JSONType, nullable=True),
+    sa.Column("last_error", JSONType, nullable=True),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("account_id", "idempotency_key"),
+    sa.CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),
+    sa.CheckConstraint("trigger IN ('schedule', 'api', 'manual')", name="trigger"),
+    sa.CheckConstraint("delivery_type IN ('pull', 'push')", name="delivery_type"),
+    sa.Index(
+        "uq_jobs_schedule_slot",
+        "schedule_id",
+        "scheduled_for",
+        unique=True,
+        postgresql_where=sa.text("trigger = 'schedule'"),
+        sqlite_where=sa.text("trigger = 'schedule'"),
+    ),
+    sa.Index(
+        "ix_jobs_claimable",
+        "account_id",
+        "handler",
+        "run_at",
+        postgresql_where=sa.text("status = 'ready'"),
+        sqlite_where=sa.text("status = 'ready'"),
+    ),
+    sa.Index(
+        "ix_jobs_pending_due",
+        "run_at",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index("ix_jobs_account_listing", "account_id", "id"),
+    sa.Index("ix_jobs_schedule_listing", "schedule_id", "id"),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("job_id", ID, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("duration_ms", sa.Integer(), nullable=True),
+    sa.Column("worker_id", sa.String(200), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("http_status", sa.Integer(), nullable=True),
+    sa.Column("response_excerpt", sa.Text(), nullable=True),
+    sa.Column("output", JSONType, nullable=True),
+    sa.Column("error", JSONType, nullable=True),
+    sa.UniqueConstraint("job_id", "attempt"),
+    sa.CheckConstraint(
+        "status IN ('running', 'completed', 'failed', 'timeout', 'canceled')", name="status"
+    ),
+    sa.Index(
+        "ix_executions_lease",
+        "lease_expires_at",
+        postgresql_where=sa.text("status = 'running'"),
+        sqlite_where=sa.text("status = 'running'"),
+    ),
+)
