@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,7 @@ class Runtime:
         self.services: list[Service] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.bootstrap_key: str | None = None
+        self.key_cache = KeyCache()
         self.on_started = on_started
 
     def build_services(self) -> list[Service]:
@@ -72,6 +74,35 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.db.dispose()
+
+
+class KeyCache:
+    """Recently verified API keys, so a busy worker does not cost a key lookup per request.
+
+    A deleted key is dropped from this node's cache at once; other nodes of a cluster may
+    accept it for up to ``ttl_seconds`` more.
+    """
+
+    def __init__(self, ttl_seconds: float = 10.0, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, key: str) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, account_id: str) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (account_id, time.monotonic() + self.ttl_seconds)
+
+    def forget_account_keys(self, account_id: str) -> None:
+        """Drop every cached key of an account (after one of its keys is deleted)."""
+        for key in [k for k, (a, _) in self._entries.items() if a == account_id]:
+            del self._entries[key]
 
 
 def _report_exit(task: asyncio.Task[Any]) -> None:

@@ -28,4 +28,4 @@ def run_server(*, database_url: str | None, host: str, port: int,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(Runtime(settings, on_started=announce))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False)
+                access_log=False, timeout_graceful_shutdown=3)

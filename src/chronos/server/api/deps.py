@@ -27,10 +27,14 @@ async def authenticate(request: Request, runtime: RuntimeDep) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer chrns_…'")
-    async with runtime.db.read() as conn:
-        account_id = await account_store.api_key_authenticate(conn, token.strip())
+    token = token.strip()
+    account_id = runtime.key_cache.get(token)
     if account_id is None:
-        raise Unauthorized("invalid API key")
+        async with runtime.db.read() as conn:
+            account_id = await account_store.api_key_authenticate(conn, token)
+        if account_id is None:
+            raise Unauthorized("invalid API key")
+        runtime.key_cache.put(token, account_id)
     return account_id
 
 

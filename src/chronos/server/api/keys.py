@@ -38,4 +38,5 @@ async def delete_key(key_id: str, account_id: AccountId, runtime: RuntimeDep) ->
     async with runtime.db.transaction() as conn:
         if not await account_store.api_key_delete(conn, account_id, key_id):
             raise NotFound(f"no API key {key_id!r}")
+    runtime.key_cache.forget_account_keys(account_id)
     return Response(status_code=204)
