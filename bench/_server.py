@@ -29,10 +29,12 @@ def chronos_server(database_url: str | None = None) -> Iterator[tuple[str, str]]
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{tmp}/bench.db"
         env = {**os.environ, "CHRONOS_BOOTSTRAP_API_KEY": key, "CHRONOS_LOG_LEVEL": "warning"}
-        log = open(f"{tmp}/server.log", "w")  # noqa: SIM115
+        log = open(f"{tmp}/server.log", "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chronos", "serve", "--database-url", url,
-             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "chronos", "serve", "--database-url", url, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -54,4 +56,4 @@ def chronos_server(database_url: str | None = None) -> Iterator[tuple[str, str]]
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]

@@ -19,43 +19,60 @@ from _server import chronos_server, percentile
 async def pickup(base: str, key: str, rounds: int) -> list[float]:
     headers = {"Authorization": f"Bearer {key}"}
     latencies = []
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as creator, \
-            httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as worker:
+    async with (
+        httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as creator,
+        httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as worker,
+    ):
         for _ in range(rounds):
-            claim = asyncio.create_task(worker.post(
-                "/v1/worker/jobs/claim", json={"handlers": ["bench"], "wait_seconds": 10}))
+            claim = asyncio.create_task(
+                worker.post(
+                    "/v1/worker/jobs/claim", json={"handlers": ["bench"], "wait_seconds": 10}
+                )
+            )
             await asyncio.sleep(0.01)  # let the claim reach the server and start waiting
             started = time.perf_counter()
             await creator.post("/v1/jobs", json={"handler": "bench"})
             response = await claim
             latencies.append((time.perf_counter() - started) * 1000)
             job = response.json()["jobs"][0]
-            await worker.post(f"/v1/worker/executions/{job['execution_id']}/result",
-                              json={"status": "completed"})
+            await worker.post(
+                f"/v1/worker/executions/{job['execution_id']}/result", json={"status": "completed"}
+            )
     return latencies
 
 
 async def fire_lag(base: str, key: str, seconds: int) -> list[float]:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
-        created = await http.post("/v1/schedules", json={
-            "name": "lag", "handler": "lag", "interval": {"value": 1, "unit": "second"},
-            "concurrency": "allow"})
+        created = await http.post(
+            "/v1/schedules",
+            json={
+                "name": "lag",
+                "handler": "lag",
+                "interval": {"value": 1, "unit": "second"},
+                "concurrency": "allow",
+            },
+        )
         schedule_id = created.json()["id"]
         await asyncio.sleep(seconds + 1)
-        jobs = (await http.get("/v1/jobs", params={"schedule_id": schedule_id,
-                                                   "limit": 500})).json()["data"]
+        jobs = (
+            await http.get("/v1/jobs", params={"schedule_id": schedule_id, "limit": 500})
+        ).json()["data"]
     return [
-        (datetime.fromisoformat(j["created_at"]) - datetime.fromisoformat(j["scheduled_for"]))
-        .total_seconds() * 1000
+        (
+            datetime.fromisoformat(j["created_at"]) - datetime.fromisoformat(j["scheduled_for"])
+        ).total_seconds()
+        * 1000
         for j in jobs
     ]
 
 
 def report(name: str, values: list[float]) -> None:
-    print(f"{name}: n={len(values)} p50={percentile(values, 50):.2f}ms "
-          f"p99={percentile(values, 99):.2f}ms max={max(values):.2f}ms "
-          f"mean={statistics.mean(values):.2f}ms")
+    print(
+        f"{name}: n={len(values)} p50={percentile(values, 50):.2f}ms "
+        f"p99={percentile(values, 99):.2f}ms max={max(values):.2f}ms "
+        f"mean={statistics.mean(values):.2f}ms"
+    )
 
 
 def main() -> None:
@@ -66,8 +83,10 @@ def main() -> None:
     args = parser.parse_args()
     with chronos_server(args.database_url) as (base, key):
         report("pickup (create → waiting claim returns)", asyncio.run(pickup(base, key, args.n)))
-        report("fire lag (1 s interval, slot → job created)",
-               asyncio.run(fire_lag(base, key, args.lag_seconds)))
+        report(
+            "fire lag (1 s interval, slot → job created)",
+            asyncio.run(fire_lag(base, key, args.lag_seconds)),
+        )
 
 
 if __name__ == "__main__":

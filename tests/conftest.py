@@ -123,8 +123,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def runtime(db: Database, clock: FakeClock) -> AsyncIterator[Runtime]:
     """A node whose services do not run by themselves: tests call ``run_once()``."""
-    settings = Settings(database_url="unused", migrate_on_start=False,
-                        max_payload_bytes=64 * 1024, max_body_bytes=1024 * 1024)
+    settings = Settings(
+        database_url="unused",
+        migrate_on_start=False,
+        max_payload_bytes=64 * 1024,
+        max_body_bytes=1024 * 1024,
+    )
     node = Runtime(settings, clock=clock, db=db, run_services=False)
     await node.start()
     yield node
@@ -146,22 +150,24 @@ async def client(runtime: Runtime, account: dict[str, Any]) -> AsyncIterator[htt
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://chronos.test",
+        transport=transport,
+        base_url="http://chronos.test",
         headers={"Authorization": f"Bearer {account['key']}"},
     ) as http:
         yield http
 
 
 @pytest.fixture
-async def other_client(runtime: Runtime, clock: FakeClock,
-                       client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+async def other_client(
+    runtime: Runtime, clock: FakeClock, client: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a second account, to prove accounts cannot see each other's objects."""
     async with runtime.db.transaction() as conn:
-        row = await account_store.account_create(conn, f"other-{uuid.uuid4().hex[:6]}",
-                                                  clock.now())
+        row = await account_store.account_create(conn, f"other-{uuid.uuid4().hex[:6]}", clock.now())
         _, key = await account_store.api_key_create(conn, row["id"], "test", clock.now())
     async with httpx.AsyncClient(
-        transport=client._transport, base_url="http://chronos.test",
+        transport=client._transport,
+        base_url="http://chronos.test",
         headers={"Authorization": f"Bearer {key}"},
     ) as http:
         yield http

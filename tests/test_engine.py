@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from datetime import timedelta
 from typing import Any
@@ -20,8 +21,12 @@ from chronos.server.store.tables import jobs
 
 
 async def _create_schedule(client, **fields: Any) -> dict[str, Any]:
-    body = {"name": "every-second", "handler": "h", "interval": {"value": 1, "unit": "second"},
-            **fields}
+    body = {
+        "name": "every-second",
+        "handler": "h",
+        "interval": {"value": 1, "unit": "second"},
+        **fields,
+    }
     response = await client.post("/v1/schedules", json=body)
     assert response.status_code == 201, response.text
     return response.json()
@@ -30,7 +35,8 @@ async def _create_schedule(client, **fields: Any) -> dict[str, Any]:
 async def _fired_slots(db, schedule_id: str) -> list:
     async with db.read() as conn:
         rows = await conn.execute(
-            sa.select(jobs.c.scheduled_for).where(jobs.c.schedule_id == schedule_id)
+            sa.select(jobs.c.scheduled_for)
+            .where(jobs.c.schedule_id == schedule_id)
             .order_by(jobs.c.scheduled_for)
         )
         return [r.scheduled_for for r in rows]
@@ -46,7 +52,7 @@ async def test_each_slot_fires_once_even_when_schedulers_race(client, runtime, c
     slots = await _fired_slots(runtime.db, schedule["id"])
     assert len(slots) == 5
     assert len(set(slots)) == 5
-    assert all(b - a == timedelta(seconds=1) for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(slots))
 
 
 async def test_the_unique_slot_constraint_rejects_a_second_job_for_a_slot(client, runtime, clock):
@@ -92,13 +98,18 @@ async def test_replace_cancels_the_in_flight_job(client, runtime, clock):
     execution_id = claim.json()["jobs"][0]["execution_id"]
     clock.advance(seconds=1)
     await scheduler.run_once()
-    statuses = [j["status"] for j in (await client.get(
-        "/v1/jobs", params={"schedule_id": schedule["id"]})).json()["data"]]
+    statuses = [
+        j["status"]
+        for j in (await client.get("/v1/jobs", params={"schedule_id": schedule["id"]})).json()[
+            "data"
+        ]
+    ]
     assert statuses == ["ready", "canceled"]
     beat = await client.post(f"/v1/worker/executions/{execution_id}/heartbeat")
     assert beat.json()["cancel_requested"] is True
-    late = await client.post(f"/v1/worker/executions/{execution_id}/result",
-                             json={"status": "completed"})
+    late = await client.post(
+        f"/v1/worker/executions/{execution_id}/result", json={"status": "completed"}
+    )
     assert late.status_code == 409
 
 
@@ -119,14 +130,18 @@ async def test_paused_schedule_does_not_fire(client, runtime, clock):
     assert (await Scheduler(runtime.db, clock, runtime.notifier).run_once()).fired == 0
 
 
-async def test_failed_attempt_returns_to_pending_then_admission_makes_it_ready(client, runtime,
-                                                                               clock):
+async def test_failed_attempt_returns_to_pending_then_admission_makes_it_ready(
+    client, runtime, clock
+):
     job = (await client.post("/v1/jobs", json={"handler": "h", "max_retries": 2})).json()
-    claim = (await client.post("/v1/worker/jobs/claim",
-                               json={"handlers": ["h"], "wait_seconds": 0})).json()
+    claim = (
+        await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
+    ).json()
     execution_id = claim["jobs"][0]["execution_id"]
-    await client.post(f"/v1/worker/executions/{execution_id}/result",
-                      json={"status": "failed", "error": {"message": "boom"}})
+    await client.post(
+        f"/v1/worker/executions/{execution_id}/result",
+        json={"status": "failed", "error": {"message": "boom"}},
+    )
     pending = (await client.get(f"/v1/jobs/{job['id']}")).json()
     assert pending["status"] == "pending"
     admission = AdmissionService(runtime.db, clock, runtime.notifier)
@@ -150,8 +165,9 @@ async def test_expired_lease_times_out_and_retries(client, runtime, clock):
 
 
 async def test_last_attempt_timing_out_fails_the_job(client, runtime, clock):
-    job = (await client.post("/v1/jobs",
-                             json={"handler": "h", "timeout": 5, "max_retries": 0})).json()
+    job = (
+        await client.post("/v1/jobs", json={"handler": "h", "timeout": 5, "max_retries": 0})
+    ).json()
     await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
     clock.advance(seconds=6)
     await LeaseRescuer(runtime.db, clock, runtime.notifier).run_once()
@@ -172,10 +188,16 @@ def test_huge_attempt_numbers_do_not_overflow():
 
 
 def _ending(attempt: int, retry_base: int = 0, max_retries: int = 3, **kwargs: Any) -> Ending:
-    row = {"id": "exe_1", "job_id": "job_1", "attempt": attempt, "retry_base": retry_base,
-           "max_retries": max_retries, "retry_policy": {"initial_interval": 1, "multiplier": 2,
-                                                        "max_interval": 3600},
-           "run_at": None, "schedule_id": None}
+    row = {
+        "id": "exe_1",
+        "job_id": "job_1",
+        "attempt": attempt,
+        "retry_base": retry_base,
+        "max_retries": max_retries,
+        "retry_policy": {"initial_interval": 1, "multiplier": 2, "max_interval": 3600},
+        "run_at": None,
+        "schedule_id": None,
+    }
     return Ending(execution=row, **{"status": ExecutionStatus.FAILED, **kwargs})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,8 +40,13 @@ def test_next_fire_is_strictly_after():
 
 @pytest.mark.parametrize(
     ("alias", "expected"),
-    [("@hourly", utc(2026, 1, 1, 6)), ("@daily", utc(2026, 1, 2)), ("@monthly", utc(2026, 2, 1)),
-     ("@yearly", utc(2027, 1, 1)), ("@weekly", utc(2026, 1, 4))],
+    [
+        ("@hourly", utc(2026, 1, 1, 6)),
+        ("@daily", utc(2026, 1, 2)),
+        ("@monthly", utc(2026, 2, 1)),
+        ("@yearly", utc(2027, 1, 1)),
+        ("@weekly", utc(2026, 1, 4)),
+    ],
 )
 def test_cron_aliases(alias, expected):
     assert CronTrigger.parse(alias).next_fire(utc(2026, 1, 1, 5, 30)) == expected
@@ -49,7 +55,9 @@ def test_cron_aliases(alias, expected):
 def test_six_fields_put_seconds_first():
     trigger = CronTrigger.parse("*/10 * * * * *")
     assert upcoming(trigger, utc(2026, 1, 1), 3) == [
-        utc(2026, 1, 1, 0, 0, 10), utc(2026, 1, 1, 0, 0, 20), utc(2026, 1, 1, 0, 0, 30)
+        utc(2026, 1, 1, 0, 0, 10),
+        utc(2026, 1, 1, 0, 0, 20),
+        utc(2026, 1, 1, 0, 0, 30),
     ]
 
 
@@ -103,7 +111,8 @@ def test_window_end_stops_firing():
     trigger = IntervalTrigger(60, utc(2026, 1, 1))
     window = Window(end_at=utc(2026, 1, 1, 0, 2))
     assert upcoming(trigger, utc(2026, 1, 1), 10, window) == [
-        utc(2026, 1, 1, 0, 1), utc(2026, 1, 1, 0, 2)
+        utc(2026, 1, 1, 0, 1),
+        utc(2026, 1, 1, 0, 2),
     ]
 
 
@@ -129,25 +138,40 @@ def test_on_time_slot_fires_normally():
 
 def test_run_all_fires_every_missed_slot_inside_the_catchup_window():
     trigger = IntervalTrigger(60, utc(2026, 1, 1))
-    plan = plan_fires(trigger, utc(2026, 1, 1, 0, 1), utc(2026, 1, 1, 3),
-                      policy=MisfirePolicy.RUN_ALL, catchup_window=timedelta(minutes=5))
+    plan = plan_fires(
+        trigger,
+        utc(2026, 1, 1, 0, 1),
+        utc(2026, 1, 1, 3),
+        policy=MisfirePolicy.RUN_ALL,
+        catchup_window=timedelta(minutes=5),
+    )
     assert plan.slots == [utc(2026, 1, 1, 2, 55) + timedelta(minutes=i) for i in range(6)]
     assert plan.next_run_at == utc(2026, 1, 1, 3, 1)
 
 
 def test_skip_drops_late_slots_and_keeps_on_time_ones():
     trigger = IntervalTrigger(60, utc(2026, 1, 1))
-    late = plan_fires(trigger, utc(2026, 1, 1, 0, 1), utc(2026, 1, 1, 0, 10, 30),
-                      policy=MisfirePolicy.SKIP)
+    late = plan_fires(
+        trigger, utc(2026, 1, 1, 0, 1), utc(2026, 1, 1, 0, 10, 30), policy=MisfirePolicy.SKIP
+    )
     assert late.slots == []
     assert late.next_run_at == utc(2026, 1, 1, 0, 11)
-    on_time = plan_fires(trigger, utc(2026, 1, 1, 0, 1), utc(2026, 1, 1, 0, 1, 1),
-                         policy=MisfirePolicy.SKIP)
+    on_time = plan_fires(
+        trigger, utc(2026, 1, 1, 0, 1), utc(2026, 1, 1, 0, 1, 1), policy=MisfirePolicy.SKIP
+    )
     assert on_time.slots == [utc(2026, 1, 1, 0, 1)]
 
 
-TIMEZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe",
-             "Asia/Kolkata", "America/Santiago", "Europe/Berlin", "Pacific/Chatham"]
+TIMEZONES = [
+    "UTC",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "America/Santiago",
+    "Europe/Berlin",
+    "Pacific/Chatham",
+]
 CRON_FIELDS = st.tuples(
     st.sampled_from(["0", "*/15", "30", "5,35", "*"]),
     st.sampled_from(["*", "1", "2", "1-3", "*/2", "0"]),
@@ -158,13 +182,16 @@ CRON_FIELDS = st.tuples(
 
 
 @settings(max_examples=150, deadline=None)
-@given(fields=CRON_FIELDS, timezone=st.sampled_from(TIMEZONES),
-       start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 1)))
+@given(
+    fields=CRON_FIELDS,
+    timezone=st.sampled_from(TIMEZONES),
+    start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 1)),
+)
 def test_cron_fire_times_strictly_increase_and_match_latest_fire(fields, timezone, start):
     trigger = CronTrigger.parse(" ".join(fields), timezone)
     fires = upcoming(trigger, start.replace(tzinfo=UTC), 40)
     assert fires, "every generated expression fires"
-    assert all(a < b for a, b in zip(fires, fires[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(fires))
     for fire in fires[1:]:
         # Each fire time is the latest one at or before itself: none is skipped over.
         assert trigger.latest_fire(fire) == fire
@@ -172,20 +199,23 @@ def test_cron_fire_times_strictly_increase_and_match_latest_fire(fields, timezon
 
 
 @settings(max_examples=60, deadline=None)
-@given(hour=st.integers(0, 23), minute=st.integers(0, 59), timezone=st.sampled_from(TIMEZONES),
-       year=st.sampled_from([2025, 2026, 2027]))
+@given(
+    hour=st.integers(0, 23),
+    minute=st.integers(0, 59),
+    timezone=st.sampled_from(TIMEZONES),
+    year=st.sampled_from([2025, 2026, 2027]),
+)
 def test_daily_cron_fires_once_every_local_day_across_dst(hour, minute, timezone, year):
     trigger = CronTrigger.parse(f"{minute} {hour} * * *", timezone)
     fires = upcoming(trigger, datetime(year, 1, 1, tzinfo=UTC), 370)
     local_days = [f.astimezone(ZoneInfo(timezone)).date() for f in fires]
     assert len(local_days) == len(set(local_days)), "no local day fires twice"
-    gaps = {(b - a).days for a, b in zip(local_days, local_days[1:], strict=False)}
+    gaps = {(b - a).days for a, b in itertools.pairwise(local_days)}
     assert gaps == {1}, "no local day is lost"
 
 
 @settings(max_examples=100, deadline=None)
-@given(seconds=st.integers(1, 10_000), offset=st.integers(0, 10**9),
-       after=st.integers(0, 10**9))
+@given(seconds=st.integers(1, 10_000), offset=st.integers(0, 10**9), after=st.integers(0, 10**9))
 def test_interval_next_fire_is_the_first_slot_after(seconds, offset, after):
     anchor = utc(2026, 1, 1) + timedelta(microseconds=offset)
     trigger = IntervalTrigger(seconds, anchor)

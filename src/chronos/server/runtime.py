@@ -1,9 +1,9 @@
 """Everything a running node holds: settings, database, clock, notifier and engine services.
 
-    runtime = Runtime(settings, clock=FakeClock())
-    await runtime.start()      # migrate (if asked), bootstrap, start services for the roles
-    ...
-    await runtime.stop()
+runtime = Runtime(settings, clock=FakeClock())
+await runtime.start()      # migrate (if asked), bootstrap, start services for the roles
+...
+await runtime.stop()
 """
 
 from __future__ import annotations
@@ -31,9 +31,15 @@ log = logging.getLogger("chronos")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None,
-                 db: Database | None = None, run_services: bool = True,
-                 on_started: Callable[[Runtime], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        db: Database | None = None,
+        run_services: bool = True,
+        on_started: Callable[[Runtime], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = db or Database.from_url(settings.database_url)
@@ -57,8 +63,9 @@ class Runtime:
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await migrate(self.db)
-        self.bootstrap_key = await bootstrap_account(self.db, self.clock,
-                                                     self.settings.bootstrap_api_key)
+        self.bootstrap_key = await bootstrap_account(
+            self.db, self.clock, self.settings.bootstrap_api_key
+        )
         self.services = self.build_services()
         if self.run_services:
             for service in self.services:

@@ -23,7 +23,12 @@ from pydantic import (
     model_validator,
 )
 
-from chronos.server.durations import CANONICAL_UNITS, format_seconds, parse_duration, parse_unit_value
+from chronos.server.durations import (
+    CANONICAL_UNITS,
+    format_seconds,
+    parse_duration,
+    parse_unit_value,
+)
 from chronos.server.engine.timing import (
     CronTrigger,
     IntervalTrigger,

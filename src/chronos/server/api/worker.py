@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -42,10 +43,8 @@ async def claim_jobs(body: ClaimIn, request: Request, account_id: AccountId,
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return {"jobs": []}
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL_SECONDS))
-            except TimeoutError:
-                pass
         if await request.is_disconnected():
             return {"jobs": []}
 

@@ -30,7 +30,11 @@ def admitted_status(delivery: dict[str, Any]) -> JobStatus:
 
 
 def job_row_from_schedule(
-    schedule: dict[str, Any], slot: datetime, now: datetime, *, status: JobStatus,
+    schedule: dict[str, Any],
+    slot: datetime,
+    now: datetime,
+    *,
+    status: JobStatus,
     trigger: Trigger = Trigger.SCHEDULE,
 ) -> dict[str, Any]:
     spec = schedule["spec"]
@@ -68,7 +72,7 @@ def _skip_reason(spec: dict[str, Any]) -> dict[str, str]:
     return {
         "type": "skipped",
         "message": f"an earlier job of this schedule was still in flight "
-                   f"(concurrency: {spec['concurrency']})",
+        f"(concurrency: {spec['concurrency']})",
     }
 
 
@@ -114,8 +118,9 @@ class AdmissionRound:
 class AdmissionService(Service):
     name = "admission"
 
-    def __init__(self, db: Database, clock: Clock, notifier: Notifier, *,
-                 batch_size: int = 1000) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, notifier: Notifier, *, batch_size: int = 1000
+    ) -> None:
         super().__init__(clock, notifier.admission_wakeup)
         self.db = db
         self.notifier = notifier

@@ -52,16 +52,30 @@ def normalize_error(error: Any) -> Any:
 def job_outcome(ending: Ending, now: datetime, rng: random.Random | None = None) -> dict[str, Any]:
     """The job's next state after ``ending``: pure, so it is tested without a database."""
     row = ending.execution
-    base = {"id": row["job_id"], "now": now, "result": None, "run_at": row["run_at"],
-            "last_error": normalize_error(ending.error), "finished_at": now}
+    base = {
+        "id": row["job_id"],
+        "now": now,
+        "result": None,
+        "run_at": row["run_at"],
+        "last_error": normalize_error(ending.error),
+        "finished_at": now,
+    }
     if ending.status is ExecutionStatus.COMPLETED:
-        return {**base, "status": JobStatus.COMPLETED.value, "result": ending.output,
-                "last_error": None}
+        return {
+            **base,
+            "status": JobStatus.COMPLETED.value,
+            "result": ending.output,
+            "last_error": None,
+        }
     attempt_in_round = row["attempt"] - row["retry_base"]
     if ending.retryable and attempt_in_round <= row["max_retries"]:
         delay = RetryPolicy.from_dict(row["retry_policy"]).delay(attempt_in_round, rng)
-        return {**base, "status": JobStatus.PENDING.value, "run_at": now + delay,
-                "finished_at": None}
+        return {
+            **base,
+            "status": JobStatus.PENDING.value,
+            "run_at": now + delay,
+            "finished_at": None,
+        }
     return {**base, "status": JobStatus.FAILED.value}
 
 
@@ -77,7 +91,9 @@ async def apply_endings(conn: AsyncConnection, endings: list[Ending], now: datet
                 "id": e.execution["id"],
                 "status": e.status.value,
                 "finished_at": now,
-                "duration_ms": max(0, int((now - e.execution["started_at"]).total_seconds() * 1000)),
+                "duration_ms": max(
+                    0, int((now - e.execution["started_at"]).total_seconds() * 1000)
+                ),
                 "output": e.output,
                 "error": normalize_error(e.error),
             }

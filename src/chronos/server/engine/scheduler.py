@@ -38,8 +38,9 @@ class SchedulerRound:
 class Scheduler(Service):
     name = "scheduler"
 
-    def __init__(self, db: Database, clock: Clock, notifier: Notifier, *,
-                 batch_size: int = 500) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, notifier: Notifier, *, batch_size: int = 500
+    ) -> None:
         super().__init__(clock, notifier.scheduler_wakeup)
         self.db = db
         self.notifier = notifier
@@ -59,11 +60,13 @@ class Scheduler(Service):
                 plan = self._plan(schedule, now)
                 outcome.missed += plan.missed
                 fired.extend((schedule, slot) for slot in plan.slots)
-                advances.append({
-                    "id": schedule["id"],
-                    "next_run_at": plan.next_run_at,
-                    "last_run_at": plan.slots[-1] if plan.slots else None,
-                })
+                advances.append(
+                    {
+                        "id": schedule["id"],
+                        "next_run_at": plan.next_run_at,
+                        "last_run_at": plan.slots[-1] if plan.slots else None,
+                    }
+                )
             admitted = await admit_fired(conn, fired, now)
             await schedule_store.schedule_advance_many(conn, advances)
         outcome.jobs = admitted

@@ -4,6 +4,7 @@ loops around it, sleeping until the next known deadline or a wake-up event."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from datetime import datetime
@@ -51,8 +52,9 @@ class Service(ABC):
             except Exception:
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-                log.exception("%s failed (%d in a row); retrying in %.1fs", self.name, failures,
-                              delay)
+                log.exception(
+                    "%s failed (%d in a row); retrying in %.1fs", self.name, failures, delay
+                )
                 await self._sleep(delay)
                 continue
             timeout = self.max_idle_seconds
@@ -60,11 +62,9 @@ class Service(ABC):
                 timeout = max(0.0, min(timeout, (deadline - self.clock.now()).total_seconds()))
             await self._sleep(timeout)
 
-    async def _sleep(self, timeout: float) -> None:
-        if timeout <= 0:
+    async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
             await asyncio.sleep(0)
             return
-        try:
-            await asyncio.wait_for(self.wakeup.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wakeup.wait(), seconds)

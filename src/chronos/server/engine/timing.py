@@ -57,7 +57,9 @@ def load_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise TimingError(f"unknown timezone {name!r}: use an IANA name such as 'Europe/Paris'") from exc
+        raise TimingError(
+            f"unknown timezone {name!r}: use an IANA name such as 'Europe/Paris'"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class CronTrigger:
 
     @classmethod
     def parse(cls, expression: str, timezone: str = "UTC") -> CronTrigger:
-        """Validate ``expression`` and return a trigger; raise :class:`TimingError` if it can't fire."""
+        """Validate ``expression``; raise :class:`TimingError` if it can never fire."""
         normalized = " ".join(expression.split())
         normalized = ALIASES.get(normalized.lower(), normalized)
         if normalized.startswith("@"):
@@ -166,7 +168,9 @@ def next_fire(trigger: Trigger, after: datetime, window: Window = Window()) -> d
     return fire
 
 
-def upcoming(trigger: Trigger, after: datetime, count: int, window: Window = Window()) -> list[datetime]:
+def upcoming(
+    trigger: Trigger, after: datetime, count: int, window: Window = Window()
+) -> list[datetime]:
     fires: list[datetime] = []
     cursor = after
     while len(fires) < count:

@@ -53,9 +53,7 @@ async def execution_get(
 
 async def execution_list_for_job(conn: AsyncConnection, job_id: str) -> list[dict[str, Any]]:
     rows = await conn.execute(
-        sa.select(executions)
-        .where(executions.c.job_id == job_id)
-        .order_by(executions.c.attempt)
+        sa.select(executions).where(executions.c.job_id == job_id).order_by(executions.c.attempt)
     )
     return [dict(r._mapping) for r in rows]
 
@@ -129,8 +127,11 @@ async def execution_heartbeat(
     if row is None:
         return None
     if row.status != ExecutionStatus.RUNNING.value:
-        return {"status": row.status, "lease_expires_at": None,
-                "cancel_requested": row.cancel_requested}
+        return {
+            "status": row.status,
+            "lease_expires_at": None,
+            "cancel_requested": row.cancel_requested,
+        }
     lease_expires_at = now + timedelta(seconds=row.timeout_seconds)
     result = await conn.execute(
         sa.update(executions)
@@ -142,5 +143,8 @@ async def execution_heartbeat(
     )
     if result.rowcount != 1:  # finished between the two statements
         return await execution_heartbeat(conn, account_id, execution_id, now)
-    return {"status": row.status, "lease_expires_at": lease_expires_at,
-            "cancel_requested": row.cancel_requested}
+    return {
+        "status": row.status,
+        "lease_expires_at": lease_expires_at,
+        "cancel_requested": row.cancel_requested,
+    }

@@ -124,9 +124,7 @@ def _admitted_status(delivery_type: Any) -> Any:
     return sa.case((delivery_type == "push", JobStatus.QUEUED.value), else_=JobStatus.READY.value)
 
 
-async def job_admit_due(
-    conn: AsyncConnection, now: datetime, limit: int
-) -> list[dict[str, Any]]:
+async def job_admit_due(conn: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Move due ``pending`` jobs to ``ready`` (pull) or ``queued`` (push).
 
     Returns ``account_id``, ``handler`` and ``status`` of each job moved, for wake-ups.
@@ -156,9 +154,19 @@ async def job_next_pending_at(conn: AsyncConnection) -> datetime | None:
 
 
 CLAIM_COLUMNS = (
-    jobs.c.id, jobs.c.name, jobs.c.handler, jobs.c.payload, jobs.c.schedule_id,
-    jobs.c.scheduled_for, jobs.c.run_at, jobs.c.attempt, jobs.c.timeout_seconds,
-    jobs.c.trigger, jobs.c.tags, jobs.c.max_retries, jobs.c.created_at,
+    jobs.c.id,
+    jobs.c.name,
+    jobs.c.handler,
+    jobs.c.payload,
+    jobs.c.schedule_id,
+    jobs.c.scheduled_for,
+    jobs.c.run_at,
+    jobs.c.attempt,
+    jobs.c.timeout_seconds,
+    jobs.c.trigger,
+    jobs.c.tags,
+    jobs.c.max_retries,
+    jobs.c.created_at,
 )
 
 
@@ -341,4 +349,3 @@ async def job_status_counts(conn: AsyncConnection, account_id: str) -> dict[str,
         .group_by(jobs.c.status)
     )
     return {status: count for status, count in rows}
-

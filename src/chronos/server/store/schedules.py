@@ -44,8 +44,9 @@ async def schedule_get(
 async def _get_by_name(
     conn: AsyncConnection, account_id: str, name: str, for_update: bool
 ) -> dict[str, Any] | None:
-    query = sa.select(schedules).where(schedules.c.account_id == account_id,
-                                       schedules.c.name == name)
+    query = sa.select(schedules).where(
+        schedules.c.account_id == account_id, schedules.c.name == name
+    )
     if for_update and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
@@ -73,9 +74,7 @@ async def schedule_list(
     return split_page([dict(r._mapping) for r in rows], limit)
 
 
-async def schedule_update(
-    conn: AsyncConnection, schedule_id: str, values: dict[str, Any]
-) -> None:
+async def schedule_update(conn: AsyncConnection, schedule_id: str, values: dict[str, Any]) -> None:
     await conn.execute(sa.update(schedules).where(schedules.c.id == schedule_id).values(values))
 
 
@@ -135,9 +134,7 @@ async def schedule_advance_many(conn: AsyncConnection, updates: list[dict[str, A
     )
 
 
-async def schedule_set_last_status_many(
-    conn: AsyncConnection, statuses: dict[str, str]
-) -> None:
+async def schedule_set_last_status_many(conn: AsyncConnection, statuses: dict[str, str]) -> None:
     if not statuses:
         return
     await conn.execute(

@@ -74,8 +74,10 @@ schedules = sa.Table(
     ),
 )
 
-JOB_STATUSES = "('pending', 'admitting', 'queued', 'ready', 'running', 'completed', 'failed', " \
+JOB_STATUSES = (
+    "('pending', 'admitting', 'queued', 'ready', 'running', 'completed', 'failed', "
     "'canceled', 'skipped')"
+)
 
 jobs = sa.Table(
     "jobs",

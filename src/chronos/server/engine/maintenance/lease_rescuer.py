@@ -26,8 +26,9 @@ class RescueRound:
 class LeaseRescuer(Service):
     name = "lease-rescuer"
 
-    def __init__(self, db: Database, clock: Clock, notifier: Notifier, *,
-                 batch_size: int = 500) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, notifier: Notifier, *, batch_size: int = 500
+    ) -> None:
         super().__init__(clock, notifier.lease_wakeup)
         self.db = db
         self.notifier = notifier
@@ -41,8 +42,10 @@ class LeaseRescuer(Service):
                 Ending(
                     execution=row,
                     status=ExecutionStatus.TIMEOUT,
-                    error={"type": "timeout",
-                           "message": "no result before the lease expired (the job's timeout)"},
+                    error={
+                        "type": "timeout",
+                        "message": "no result before the lease expired (the job's timeout)",
+                    },
                 )
                 for row in expired
             ]
