@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chronos import __version__
 from chronos.errors import ChronosError
-from chronos.server.api import jobs, keys, ops, schedules, worker
+from chronos.server.api import jobs, keys, ops, schedules, signing, worker
 from chronos.server.api.deps import require_json_body
 from chronos.server.runtime import Runtime
 
@@ -55,7 +55,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         dependencies=[Depends(require_json_body)],
     )
     app.state.runtime = runtime
-    for module in (ops, keys, schedules, jobs, worker):
+    for module in (ops, keys, signing, schedules, jobs, worker):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     _install_error_handlers(app)

@@ -28,6 +28,10 @@ class Settings:
     max_payload_bytes: int = 256 * 1024
     # The largest request body (a batch of jobs is the biggest legitimate one).
     max_body_bytes: int = 16 * 1024 * 1024
+    # Push requests in flight at once on this node.
+    push_concurrency: int = 100
+    # Also refuse loopback and private addresses as push targets.
+    push_block_private: bool = False
     migrate_on_start: bool = True
     log_level: str = "info"
 
@@ -42,6 +46,9 @@ class Settings:
             "bootstrap_api_key": env.get("CHRONOS_BOOTSTRAP_API_KEY") or None,
             "max_payload_bytes": int(env.get("CHRONOS_MAX_PAYLOAD_BYTES", 256 * 1024)),
             "log_level": env.get("CHRONOS_LOG_LEVEL", "info"),
+            "push_concurrency": int(env.get("CHRONOS_PUSH_CONCURRENCY", "100")),
+            "push_block_private": env.get("CHRONOS_PUSH_BLOCK_PRIVATE", "").lower()
+            in ("1", "true", "yes", "on"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

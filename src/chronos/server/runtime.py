@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from chronos.server.clock import Clock, SystemClock
 from chronos.server.config import Settings
 from chronos.server.engine.admission import AdmissionService
+from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
 from chronos.server.engine.notifier import Notifier
 from chronos.server.engine.scheduler import Scheduler
@@ -58,6 +59,16 @@ class Runtime:
             services.append(Scheduler(self.db, self.clock, self.notifier))
             services.append(AdmissionService(self.db, self.clock, self.notifier))
             services.append(LeaseRescuer(self.db, self.clock, self.notifier))
+        if "dispatcher" in roles:
+            services.append(
+                Dispatcher(
+                    self.db,
+                    self.clock,
+                    self.notifier,
+                    concurrency=self.settings.push_concurrency,
+                    block_private=self.settings.push_block_private,
+                )
+            )
         return services
 
     async def start(self) -> None:
@@ -80,6 +91,9 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        for service in self.services:
+            if isinstance(service, Dispatcher):
+                await service.close()
         await self.db.dispose()
 
 

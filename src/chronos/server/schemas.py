@@ -9,8 +9,10 @@ that can never work.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -20,6 +22,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    ValidationError,
     model_validator,
 )
 
@@ -39,7 +42,7 @@ from chronos.server.engine.timing import (
     next_fire,
     parse_every,
 )
-from chronos.server.errors import InvalidSchedule, NotSupported, PayloadTooLarge, ValidationFailed
+from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFailed
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
@@ -78,9 +81,31 @@ class RetryPolicyIn(Strict):
     max_interval: Duration = 3600.0
 
 
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+# Headers Chronos sets itself (or that only the HTTP client may set).
+RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+class HttpTargetIn(Strict):
+    """Where and how a push job is sent (``delivery.http``, or the seed 004 ``webhook``)."""
+
+    url: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+    method: Annotated[HttpMethod, BeforeValidator(_upper)] = "POST"
+    headers: Annotated[dict[StrictStr, StrictStr], Field(max_length=50)] = Field(
+        default_factory=dict
+    )
+    body: StrictStr | None = None
+    success_codes: Annotated[list[StrictInt | StrictStr], Field(min_length=1, max_length=100)] | None = None
+
+
 class DeliveryIn(Strict):
     type: Literal["pull", "push"] = "pull"
-    http: dict[str, Any] | None = None
+    http: HttpTargetIn | None = None
 
 
 class JobOptions(Strict):
@@ -90,7 +115,7 @@ class JobOptions(Strict):
     handler: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
     payload: Any = None
     delivery: DeliveryIn | None = None
-    webhook: dict[str, Any] | None = None
+    webhook: Any = None
     timeout: Duration = DEFAULT_TIMEOUT
     max_retries: Annotated[StrictInt, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
     retry_policy: RetryPolicyIn | None = None
@@ -194,16 +219,81 @@ def _retry_settings(options: JobOptions) -> tuple[int, dict[str, float]]:
     )
 
 
-def _delivery(options: JobOptions) -> dict[str, Any]:
-    if options.webhook is not None or (options.delivery and options.delivery.type == "push"):
-        raise NotSupported(
-            "push delivery is not available in this version of Chronos; use pull delivery"
+def _success_codes(codes: list[int | str] | None) -> list[list[int]]:
+    """``[200, "2xx", "200-299"]`` → ``[[200, 200], [200, 299], [200, 299]]``."""
+    if codes is None:
+        return [[200, 299]]
+    ranges = []
+    for code in codes:
+        text = str(code).strip().lower()
+        if re.fullmatch(r"[1-5]xx", text):
+            low, high = int(text[0]) * 100, int(text[0]) * 100 + 99
+        elif re.fullmatch(r"\d{3}-\d{3}", text):
+            low, high = (int(part) for part in text.split("-"))
+        elif re.fullmatch(r"\d{3}", text):
+            low = high = int(text)
+        else:
+            raise ValidationFailed(f"invalid success code {code!r}: use 204, \"2xx\" or \"200-299\"")
+        if not 100 <= low <= high <= 599:
+            raise ValidationFailed(f"invalid success code {code!r}: codes run from 100 to 599")
+        ranges.append([low, high])
+    return ranges
+
+
+def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> dict[str, Any]:
+    parsed = urlsplit(target.url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValidationFailed(
+            f"push url must be an absolute http(s) URL, got {target.url!r}",
+            code="invalid_url", details={"field": "url"},
         )
-    if options.delivery is not None and options.delivery.http is not None:
+    for name in target.headers:
+        lowered = name.lower()
+        if not _HEADER_NAME.match(name):
+            raise ValidationFailed(f"invalid header name {name!r}")
+        if lowered in RESERVED_HEADERS or lowered.startswith("x-chronos-"):
+            raise ValidationFailed(f"header {name!r} is set by Chronos and cannot be configured")
+    for value in target.headers.values():
+        if "\r" in value or "\n" in value:
+            raise ValidationFailed("header values must not contain line breaks")
+    if target.body is not None and len(target.body.encode()) > max_body_bytes:
+        raise PayloadTooLarge(f"push body is larger than {max_body_bytes} bytes")
+    return {
+        "url": target.url,
+        "method": target.method,
+        "headers": dict(target.headers),
+        "body": target.body,
+        "success_codes": _success_codes(target.success_codes),
+    }
+
+
+def _delivery(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
+    delivery = options.delivery
+    if options.webhook is not None:
+        if delivery is not None:
+            raise ValidationFailed("give delivery or webhook, not both")
+        try:
+            target = HttpTargetIn.model_validate(options.webhook)
+        except ValidationError as exc:
+            raise ValidationFailed("invalid webhook", details=validation_details(exc)) from exc
+        delivery = DeliveryIn(type="push", http=target)
+    if delivery is not None and delivery.type == "push":
+        if delivery.http is None:
+            raise ValidationFailed("push delivery needs delivery.http with at least a url")
+        http = normalize_http_target(delivery.http, max_body_bytes=max_payload_bytes)
+        return {"type": "push", "http": http}
+    if delivery is not None and delivery.http is not None:
         raise ValidationFailed("delivery.http is only for push delivery")
     if not options.handler:
         raise ValidationFailed("handler is required for pull delivery", details={"field": "handler"})
     return {"type": "pull"}
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in e["loc"]], "message": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
 
 
 def _common(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
@@ -214,7 +304,7 @@ def _common(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
     return {
         "handler": options.handler,
         "payload": options.payload,
-        "delivery": _delivery(options),
+        "delivery": _delivery(options, max_payload_bytes),
         "timeout": options.timeout,
         "max_retries": max_retries,
         "retry_policy": retry_policy,

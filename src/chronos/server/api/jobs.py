@@ -152,6 +152,7 @@ async def cancel_job(job_id: str, account_id: AccountId, runtime: RuntimeDep) ->
                 raise NotFound(f"no job {job_id!r}")
             raise InvalidState(f"a {existing['status']} job cannot be canceled",
                                details={"status": existing["status"]})
+    runtime.notifier.job_canceled(job_id)
     return job_out(job)
 
 

@@ -76,14 +76,16 @@ def _skip_reason(spec: dict[str, Any]) -> dict[str, str]:
     }
 
 
+@dataclass
+class Admitted:
+    jobs: list[dict[str, Any]]  # the rows inserted (a slot that already had its job is not)
+    canceled: list[str]  # in-flight jobs the ``replace`` policy canceled
+
+
 async def admit_fired(
     conn: AsyncConnection, fired: list[tuple[dict[str, Any], datetime]], now: datetime
-) -> list[dict[str, Any]]:
-    """Insert the jobs for fired ``(schedule, slot)`` pairs with their admitted status.
-
-    Returns the rows actually inserted (a slot that already has its job is skipped by the
-    unique constraint).
-    """
+) -> Admitted:
+    """Insert the jobs for fired ``(schedule, slot)`` pairs with their admitted status."""
     guarded = {s["id"] for s, _ in fired if s["spec"]["concurrency"] != Concurrency.ALLOW}
     in_flight = await job_store.job_schedules_in_flight(conn, guarded)
     busy = {schedule_id: bool(jobs) for schedule_id, jobs in in_flight.items()}
@@ -107,7 +109,7 @@ async def admit_fired(
         last_row_of[schedule["id"]] = row
     await job_store.job_cancel_many(conn, to_cancel, now)
     inserted = await job_store.job_insert_fired(conn, rows)
-    return [r for r in rows if r["id"] in inserted]
+    return Admitted([r for r in rows if r["id"] in inserted], to_cancel)
 
 
 @dataclass

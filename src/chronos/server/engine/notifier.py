@@ -8,7 +8,7 @@ schedule changes or a job is given a new ``run_at``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 
@@ -18,6 +18,8 @@ class Notifier:
         self.scheduler_wakeup = asyncio.Event()
         self.admission_wakeup = asyncio.Event()
         self.lease_wakeup = asyncio.Event()
+        self.dispatch_wakeup = asyncio.Event()
+        self._cancel_listeners: list[Callable[[str], None]] = []
 
     @contextmanager
     def waiting_for_jobs(self, account_id: str, handlers: Iterable[str]) -> Iterator[asyncio.Event]:
@@ -41,14 +43,26 @@ class Notifier:
             event.set()
 
     def jobs_ready_many(self, rows: Iterable[dict]) -> None:
+        """Wake whoever takes these jobs next: claimers for ``ready``, the dispatcher for
+        ``queued``."""
         seen = set()
         for row in rows:
-            if row.get("status", "ready") != "ready":
+            status = row.get("status", "ready")
+            if status == "queued":
+                self.dispatch_wakeup.set()
+            if status != "ready":
                 continue
             key = (row["account_id"], row["handler"])
             if key not in seen:
                 seen.add(key)
                 self.jobs_ready(*key)
+
+    def on_job_canceled(self, listener: Callable[[str], None]) -> None:
+        self._cancel_listeners.append(listener)
+
+    def job_canceled(self, job_id: str) -> None:
+        for listener in self._cancel_listeners:
+            listener(job_id)
 
     def schedules_changed(self) -> None:
         self.scheduler_wakeup.set()

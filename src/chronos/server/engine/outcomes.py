@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,6 +30,12 @@ class Ending:
     output: Any = None
     error: Any = None
     retryable: bool = True
+    # Push deliveries also record what the endpoint answered.
+    http_status: int | None = None
+    response_excerpt: str | None = None
+    duration_ms: int | None = None
+    # Seconds the endpoint asked us to wait (``Retry-After``), overriding the backoff.
+    retry_after: float | None = None
 
 
 @dataclass
@@ -70,6 +76,8 @@ def job_outcome(ending: Ending, now: datetime, rng: random.Random | None = None)
     attempt_in_round = row["attempt"] - row["retry_base"]
     if ending.retryable and attempt_in_round <= row["max_retries"]:
         delay = RetryPolicy.from_dict(row["retry_policy"]).delay(attempt_in_round, rng)
+        if ending.retry_after is not None:
+            delay = timedelta(seconds=ending.retry_after)
         return {
             **base,
             "status": JobStatus.PENDING.value,
@@ -77,6 +85,12 @@ def job_outcome(ending: Ending, now: datetime, rng: random.Random | None = None)
             "finished_at": None,
         }
     return {**base, "status": JobStatus.FAILED.value}
+
+
+def _duration_ms(ending: Ending, now: datetime) -> int:
+    if ending.duration_ms is not None:
+        return ending.duration_ms
+    return max(0, int((now - ending.execution["started_at"]).total_seconds() * 1000))
 
 
 async def apply_endings(conn: AsyncConnection, endings: list[Ending], now: datetime) -> Applied:
@@ -91,11 +105,11 @@ async def apply_endings(conn: AsyncConnection, endings: list[Ending], now: datet
                 "id": e.execution["id"],
                 "status": e.status.value,
                 "finished_at": now,
-                "duration_ms": max(
-                    0, int((now - e.execution["started_at"]).total_seconds() * 1000)
-                ),
+                "duration_ms": _duration_ms(e, now),
                 "output": e.output,
                 "error": normalize_error(e.error),
+                "http_status": e.http_status,
+                "response_excerpt": e.response_excerpt,
             }
             for e in endings
         ],

@@ -69,10 +69,15 @@ class Scheduler(Service):
                 )
             admitted = await admit_fired(conn, fired, now)
             await schedule_store.schedule_advance_many(conn, advances)
-        outcome.jobs = admitted
-        outcome.fired = sum(1 for j in admitted if j["status"] not in ("skipped", "canceled"))
-        outcome.skipped = len(admitted) - outcome.fired
-        self.notifier.jobs_ready_many(admitted)
+        outcome.jobs = admitted.jobs
+        for job_id in admitted.canceled:
+            self.notifier.job_canceled(job_id)
+        admitted_jobs = admitted.jobs
+        outcome.fired = sum(
+            1 for j in admitted_jobs if j["status"] not in ("skipped", "canceled")
+        )
+        outcome.skipped = len(admitted_jobs) - outcome.fired
+        self.notifier.jobs_ready_many(admitted_jobs)
         if outcome.missed:
             log.info("misfire: %d slot(s) not run under their misfire policy", outcome.missed)
         return outcome

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.ids import new_id
+from chronos.server.store.signing import signing_secret_create
 from chronos.server.store.tables import accounts, api_keys
 
 KEY_PREFIX = "chrns_"
@@ -34,8 +35,10 @@ async def account_get_by_name(conn: AsyncConnection, name: str) -> dict[str, Any
 
 
 async def account_create(conn: AsyncConnection, name: str, now: datetime) -> dict[str, Any]:
+    """A new account, with its first signing secret for push requests."""
     row = {"id": new_id("acc"), "name": name, "created_at": now}
     await conn.execute(sa.insert(accounts).values(row))
+    await signing_secret_create(conn, row["id"], now)
     return row
 
 

@@ -59,12 +59,14 @@ async def execution_list_for_job(conn: AsyncConnection, job_id: str) -> list[dic
 
 
 async def execution_lock_many(
-    conn: AsyncConnection, account_id: str, execution_ids: list[str]
+    conn: AsyncConnection, account_id: str | None, execution_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Lock executions (and read their jobs' retry settings) before reporting results."""
-    query = _finish_query(conn).where(
-        executions.c.id.in_(execution_ids), executions.c.account_id == account_id
-    )
+    """Lock executions (and read their jobs' retry settings) before reporting results.
+
+    ``account_id`` scopes the lookup to one account (None: the engine's own lookups)."""
+    query = _finish_query(conn).where(executions.c.id.in_(execution_ids))
+    if account_id is not None:
+        query = query.where(executions.c.account_id == account_id)
     rows = await conn.execute(_lock(conn, query, skip=False))
     return {row.id: dict(row._mapping) for row in rows}
 
@@ -88,7 +90,8 @@ async def execution_lock_expired(
 
 async def execution_finish_many(conn: AsyncConnection, finished: list[dict[str, Any]]) -> None:
     """Record the end of running executions: ``id``, ``status``, ``finished_at``,
-    ``duration_ms``, ``output``, ``error``. Executions no longer running are left alone."""
+    ``duration_ms``, ``output``, ``error``, ``http_status``, ``response_excerpt``.
+    Executions no longer running are left alone."""
     if not finished:
         return
     await conn.execute(
@@ -103,6 +106,8 @@ async def execution_finish_many(conn: AsyncConnection, finished: list[dict[str, 
             duration_ms=sa.bindparam("b_duration_ms"),
             output=sa.bindparam("b_output"),
             error=sa.bindparam("b_error"),
+            http_status=sa.bindparam("b_http_status"),
+            response_excerpt=sa.bindparam("b_response_excerpt"),
             lease_expires_at=None,
         ),
         [{f"b_{k}": v for k, v in f.items()} for f in finished],

@@ -155,9 +155,11 @@ async def job_next_pending_at(conn: AsyncConnection) -> datetime | None:
 
 CLAIM_COLUMNS = (
     jobs.c.id,
+    jobs.c.account_id,
     jobs.c.name,
     jobs.c.handler,
     jobs.c.payload,
+    jobs.c.delivery,
     jobs.c.schedule_id,
     jobs.c.scheduled_for,
     jobs.c.run_at,
@@ -170,30 +172,22 @@ CLAIM_COLUMNS = (
 )
 
 
-async def job_claim_ready(
+async def _claim(
     conn: AsyncConnection,
+    conditions: list[Any],
     *,
-    account_id: str,
-    handlers: list[str],
     limit: int,
     worker_id: str | None,
     now: datetime,
+    lease_margin: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Claim up to ``limit`` ready jobs: each becomes ``running`` with a new execution.
+    """Move up to ``limit`` matching jobs to ``running``, each with a new execution.
 
     On PostgreSQL this is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``, so
     concurrent claimers never block each other or get the same job.
     """
     candidates = skip_locked(
-        conn,
-        sa.select(jobs.c.id)
-        .where(
-            jobs.c.status == JobStatus.READY.value,
-            jobs.c.account_id == account_id,
-            jobs.c.handler.in_(handlers),
-        )
-        .order_by(jobs.c.run_at)
-        .limit(limit),
+        conn, sa.select(jobs.c.id).where(*conditions).order_by(jobs.c.run_at).limit(limit)
     ).scalar_subquery()
     result = await conn.execute(
         sa.update(jobs)
@@ -207,12 +201,12 @@ async def job_claim_ready(
     execution_rows = []
     for job in claimed:
         job["execution_id"] = new_id("exe")
-        job["lease_expires_at"] = now + timedelta(seconds=job["timeout_seconds"])
+        job["lease_expires_at"] = now + timedelta(seconds=job["timeout_seconds"] + lease_margin)
         execution_rows.append(
             {
                 "id": job["execution_id"],
                 "job_id": job["id"],
-                "account_id": account_id,
+                "account_id": job["account_id"],
                 "attempt": job["attempt"],
                 "status": ExecutionStatus.RUNNING.value,
                 "started_at": now,
@@ -223,6 +217,50 @@ async def job_claim_ready(
     await conn.execute(sa.insert(executions), execution_rows)
     claimed.sort(key=lambda j: (j["run_at"], j["id"]))
     return claimed
+
+
+async def job_claim_ready(
+    conn: AsyncConnection,
+    *,
+    account_id: str,
+    handlers: list[str],
+    limit: int,
+    worker_id: str | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Claim up to ``limit`` ready pull jobs of ``handlers`` for a worker of ``account_id``."""
+    conditions = [
+        jobs.c.status == JobStatus.READY.value,
+        jobs.c.account_id == account_id,
+        jobs.c.handler.in_(handlers),
+    ]
+    return await _claim(conn, conditions, limit=limit, worker_id=worker_id, now=now)
+
+
+async def job_claim_queued(
+    conn: AsyncConnection, *, limit: int, node_id: str, now: datetime, lease_margin: float
+) -> list[dict[str, Any]]:
+    """Claim up to ``limit`` queued push jobs for this node's dispatcher.
+
+    The lease is the job's timeout plus ``lease_margin``: the request itself is bounded by the
+    timeout, so only a dead node lets a lease expire.
+    """
+    conditions = [jobs.c.status == JobStatus.QUEUED.value]
+    return await _claim(
+        conn, conditions, limit=limit, worker_id=node_id, now=now, lease_margin=lease_margin
+    )
+
+
+async def job_canceled_among(conn: AsyncConnection, job_ids: list[str]) -> list[str]:
+    """Which of ``job_ids`` have been canceled (the dispatcher aborts their requests)."""
+    if not job_ids:
+        return []
+    rows = await conn.execute(
+        sa.select(jobs.c.id).where(
+            jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.CANCELED.value
+        )
+    )
+    return [row.id for row in rows]
 
 
 async def job_cancel(

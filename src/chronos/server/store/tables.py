@@ -46,6 +46,19 @@ api_keys = sa.Table(
     sa.Index(None, "account_id"),
 )
 
+signing_secrets = sa.Table(
+    "signing_secrets",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    # "current" signs; "previous" is still sent alongside until the next rotation.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("account_id", "status"),
+    sa.CheckConstraint("status IN ('current', 'previous')", name="status"),
+)
+
 schedules = sa.Table(
     "schedules",
     metadata,
@@ -128,6 +141,12 @@ jobs = sa.Table(
         "run_at",
         postgresql_where=sa.text("status = 'ready'"),
         sqlite_where=sa.text("status = 'ready'"),
+    ),
+    sa.Index(
+        "ix_jobs_queued",
+        "run_at",
+        postgresql_where=sa.text("status = 'queued'"),
+        sqlite_where=sa.text("status = 'queued'"),
     ),
     sa.Index(
         "ix_jobs_pending_due",

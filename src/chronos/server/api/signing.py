@@ -1,0 +1,41 @@
+"""/v1/signing-secrets: the secrets push requests are signed with.
+
+Rotation keeps the old secret valid until the next rotation: meanwhile every push request
+carries two ``v1=`` signatures (new first), so receivers can switch at their own pace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from chronos.server.api.deps import AccountId, RuntimeDep
+from chronos.server.schemas import iso
+from chronos.server.store import signing as signing_store
+
+router = APIRouter(prefix="/v1/signing-secrets", tags=["signing secrets"])
+
+
+def _out(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": [
+            {"id": r["id"], "secret": r["secret"], "status": r["status"],
+             "created_at": iso(r["created_at"])}
+            for r in rows
+        ],
+        "next_cursor": None,
+    }
+
+
+@router.get("")
+async def list_secrets(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        return _out(await signing_store.signing_secret_list(conn, account_id))
+
+
+@router.post("/rotate")
+async def rotate_secret(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.transaction() as conn:
+        await signing_store.signing_secret_rotate(conn, account_id, runtime.clock.now())
+        return _out(await signing_store.signing_secret_list(conn, account_id))

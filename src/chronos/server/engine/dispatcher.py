@@ -1,0 +1,177 @@
+"""The dispatcher: sends due push jobs as signed HTTP requests.
+
+Each round claims up to as many ``queued`` push jobs as there are free delivery slots
+(``CHRONOS_PUSH_CONCURRENCY``) and starts one task per request, so a slow endpoint holds one
+slot, never the others. When a request ends, its outcome is recorded in one transaction with
+the same retry rules as a worker's result. If the node dies mid-request, the execution's lease
+(the job's timeout plus a margin) expires and the lease rescuer retries the job.
+
+A canceled job's request is aborted: at once when the cancel happens on this node, and within
+a round (≤ 1 s) when it happens elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from chronos.server.clock import Clock
+from chronos.server.engine.notifier import Notifier
+from chronos.server.engine.outcomes import Ending, apply_endings
+from chronos.server.engine.push import build_request, send
+from chronos.server.engine.service import Service
+from chronos.server.engine.targets import guarded_client
+from chronos.server.ids import new_id
+from chronos.server.store import executions as execution_store
+from chronos.server.store import jobs as job_store
+from chronos.server.store import signing as signing_store
+from chronos.server.store.db import Database
+
+log = logging.getLogger("chronos.dispatcher")
+
+# Lease beyond the job's timeout: the request is bounded by the timeout, so only a dead node
+# (or a stalled database) lets the lease run out.
+LEASE_MARGIN_SECONDS = 10.0
+CLAIM_BATCH = 100
+
+
+@dataclass
+class DispatchRound:
+    started: int = 0
+    aborted: int = 0
+    free_slots: int = 0
+
+
+class Dispatcher(Service):
+    name = "dispatcher"
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        concurrency: int = 100,
+        block_private: bool = False,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(clock, notifier.dispatch_wakeup)
+        self.db = db
+        self.notifier = notifier
+        self.concurrency = concurrency
+        self.node_id = f"dispatcher:{socket.gethostname()}:{new_id('node')[-8:]}"
+        self.client = client or guarded_client(
+            block_private=block_private, max_connections=concurrency
+        )
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+        notifier.on_job_canceled(self._abort)
+
+    async def run_once(self) -> DispatchRound:
+        outcome = DispatchRound()
+        outcome.aborted = await self._abort_canceled_elsewhere()
+        free = self.concurrency - len(self.in_flight)
+        outcome.free_slots = free
+        if free <= 0:
+            return outcome
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            claimed = await job_store.job_claim_queued(
+                conn,
+                limit=min(free, CLAIM_BATCH),
+                node_id=self.node_id,
+                now=now,
+                lease_margin=LEASE_MARGIN_SECONDS,
+            )
+            secrets = await signing_store.signing_secrets_for_accounts(
+                conn, (job["account_id"] for job in claimed)
+            )
+        for job in claimed:
+            task = asyncio.create_task(
+                self._deliver(job, secrets.get(job["account_id"], [])),
+                name=f"chronos:push:{job['id']}",
+            )
+            self.in_flight[job["id"]] = task
+            task.add_done_callback(lambda _t, job_id=job["id"]: self._done(job_id))
+        outcome.started = len(claimed)
+        return outcome
+
+    def has_more(self, result: DispatchRound) -> bool:
+        return result.started > 0 and result.started >= min(result.free_slots, CLAIM_BATCH)
+
+    async def wait_idle(self) -> None:
+        """Wait until every request started so far has been sent and recorded (for tests)."""
+        while self.in_flight:
+            await asyncio.gather(*list(self.in_flight.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self.in_flight.values()):
+            task.cancel()
+        await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+        await self.client.aclose()
+
+    def _done(self, job_id: str) -> None:
+        self.in_flight.pop(job_id, None)
+        self.wakeup.set()  # a slot is free: there may be queued jobs waiting for it
+
+    def _abort(self, job_id: str) -> None:
+        task = self.in_flight.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def _abort_canceled_elsewhere(self) -> int:
+        if not self.in_flight:
+            return 0
+        async with self.db.read() as conn:
+            canceled = await job_store.job_canceled_among(conn, list(self.in_flight))
+        for job_id in canceled:
+            self._abort(job_id)
+        return len(canceled)
+
+    async def _deliver(self, job: dict[str, Any], secrets: list[str]) -> None:
+        try:
+            request = build_request(job, secrets, self.clock.now())
+            result, duration_ms = await send(
+                self.client,
+                request,
+                timeout=job["timeout_seconds"],
+                success_codes=job["delivery"]["http"]["success_codes"],
+                now=self.clock.now(),
+            )
+        except asyncio.CancelledError:
+            # Canceled job (its execution is already marked canceled) or node shutting down
+            # (the lease will expire and the job will be retried).
+            return
+        await self._record(job, result, duration_ms)
+
+    async def _record(self, job: dict[str, Any], result: Any, duration_ms: int) -> None:
+        now = self.clock.now()
+        try:
+            async with self.db.transaction() as conn:
+                locked = await execution_store.execution_lock_many(
+                    conn, None, [job["execution_id"]]
+                )
+                row = locked.get(job["execution_id"])
+                if row is None or row["status"] != "running":
+                    return  # canceled or timed out meanwhile: nothing to record
+                ending = Ending(
+                    execution=row,
+                    status=result.status,
+                    error=result.error,
+                    retryable=result.retryable,
+                    http_status=result.http_status,
+                    response_excerpt=result.response_excerpt,
+                    duration_ms=duration_ms,
+                    retry_after=result.retry_after,
+                )
+                applied = await apply_endings(conn, [ending], now)
+        except Exception:
+            # The lease rescuer will retry the job; a lost record is never a lost job.
+            log.exception("could not record the push result of job %s", job["id"])
+            return
+        if applied.retries_scheduled:
+            self.notifier.pending_changed()

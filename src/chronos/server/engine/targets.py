@@ -1,0 +1,110 @@
+"""Which addresses a push request may reach, checked on the resolved address at connect time.
+
+Link-local and cloud metadata addresses are always refused. Loopback and private ranges are
+allowed (self-hosted users call their own services) unless ``block_private`` is set. The check
+runs inside the HTTP client's connection step, on the addresses DNS returned for this very
+connection, so a DNS answer that changes between a check and the connect cannot slip past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import Any
+
+import httpcore
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ALWAYS_BLOCKED = [
+    ipaddress.ip_network("169.254.0.0/16"),  # IPv4 link-local, incl. 169.254.169.254 metadata
+    ipaddress.ip_network("fe80::/10"),  # IPv6 link-local
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud metadata
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
+]
+
+
+class TargetRefused(Exception):
+    """The push target resolves to an address Chronos will not call."""
+
+
+class ResolveFailed(Exception):
+    """The push target's host name does not resolve."""
+
+
+def refusal_reason(address: IPAddress, *, block_private: bool) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in network for network in ALWAYS_BLOCKED):
+        return "link-local or cloud metadata address"
+    if block_private and (
+        address.is_loopback or address.is_private or address.is_unspecified
+        or address.is_reserved or address.is_multicast or address.is_link_local
+        or address in ipaddress.ip_network("100.64.0.0/10")
+    ):
+        return "private or loopback address (CHRONOS_PUSH_BLOCK_PRIVATE=true)"
+    return None
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, refuses blocked addresses, then connects to a checked one."""
+
+    def __init__(self, *, block_private: bool) -> None:
+        self.block_private = block_private
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        addresses = await self._resolve(host, port)
+        last_error: Exception | None = None
+        for address in addresses:
+            reason = refusal_reason(address, block_private=self.block_private)
+            if reason is not None:
+                raise TargetRefused(f"refused to call {host} ({address}): {reason}")
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    async def _resolve(self, host: str, port: int) -> list[IPAddress]:
+        try:
+            return [ipaddress.ip_address(host.strip("[]"))]
+        except ValueError:
+            pass
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise ResolveFailed(f"could not resolve host {host}") from exc
+        seen: dict[str, IPAddress] = {}
+        for _family, _type, _proto, _name, sockaddr in infos:
+            seen.setdefault(sockaddr[0], ipaddress.ip_address(sockaddr[0].split("%")[0]))
+        return list(seen.values())
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_client(*, block_private: bool, max_connections: int) -> httpx.AsyncClient:
+    """An HTTP client whose every connection goes through :class:`GuardedBackend`."""
+    transport = httpx.AsyncHTTPTransport()
+    # httpx has no public hook for the network backend; swap the pool it built for one that
+    # uses ours. tests/test_push.py proves the guard is in the path.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=30.0,
+        network_backend=GuardedBackend(block_private=block_private),
+    )
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False,
+                             timeout=None, limits=httpx.Limits(max_connections=max_connections))
