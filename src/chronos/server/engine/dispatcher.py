@@ -133,19 +133,20 @@ class Dispatcher(Service):
         return len(canceled)
 
     async def _deliver(self, job: dict[str, Any], secrets: list[str]) -> None:
-        try:
-            request = build_request(job, secrets, self.clock.now())
-            result, duration_ms = await send(
-                self.client,
-                request,
-                timeout=job["timeout_seconds"],
-                success_codes=job["delivery"]["http"]["success_codes"],
-                now=self.clock.now(),
-            )
-        except asyncio.CancelledError:
-            # Canceled job (its execution is already marked canceled) or node shutting down
-            # (the lease will expire and the job will be retried).
-            return
+        """Send one job and record the outcome.
+
+        Cancellation (a canceled job, whose execution is already marked canceled, or a node
+        shutting down, whose lease will expire and be retried) aborts the request and records
+        nothing.
+        """
+        request = build_request(job, secrets, self.clock.now())
+        result, duration_ms = await send(
+            self.client,
+            request,
+            timeout=job["timeout_seconds"],
+            success_codes=job["delivery"]["http"]["success_codes"],
+            now=self.clock.now(),
+        )
         await self._record(job, result, duration_ms)
 
     async def _record(self, job: dict[str, Any], result: Any, duration_ms: int) -> None:
