@@ -72,8 +72,9 @@ def free_port() -> int:
 
 async def start_endpoint() -> tuple[Endpoint, uvicorn.Server, asyncio.Task[None]]:
     endpoint = Endpoint(free_port())
-    config = uvicorn.Config(endpoint, host="127.0.0.1", port=endpoint.port, log_level="error",
-                            lifespan="off")
+    config = uvicorn.Config(
+        endpoint, host="127.0.0.1", port=endpoint.port, log_level="error", lifespan="off"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):

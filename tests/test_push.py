@@ -66,8 +66,9 @@ async def test_success_completes_and_records_the_response(client, endpoint, disp
     assert execution["duration_ms"] is not None
 
 
-async def test_request_carries_envelope_ids_and_a_valid_signature(client, endpoint, dispatcher,
-                                                                 runtime):
+async def test_request_carries_envelope_ids_and_a_valid_signature(
+    client, endpoint, dispatcher, runtime
+):
     endpoint.route("/ok", 200)
     job = await push_job(client, endpoint.url("/ok"), payload={"n": 1}, handler="notify")
     await deliver(dispatcher)
@@ -75,8 +76,13 @@ async def test_request_carries_envelope_ids_and_a_valid_signature(client, endpoi
     envelope = json.loads(request.body)
     execution_id = (await get_job(client, job["id"]))["executions"][0]["id"]
     assert envelope == {
-        "job_id": job["id"], "execution_id": execution_id, "attempt": 1, "handler": "notify",
-        "name": "push", "payload": {"n": 1}, "schedule_id": None,
+        "job_id": job["id"],
+        "execution_id": execution_id,
+        "attempt": 1,
+        "handler": "notify",
+        "name": "push",
+        "payload": {"n": 1},
+        "schedule_id": None,
         "scheduled_for": job["scheduled_for"],
     }
     assert request.headers["x-chronos-job-id"] == job["id"]
@@ -93,9 +99,15 @@ async def test_request_carries_envelope_ids_and_a_valid_signature(client, endpoi
 
 async def test_custom_method_headers_and_body_are_sent_as_given(client, endpoint, dispatcher):
     endpoint.route("/put", 204)
-    await push_job(client, endpoint.url("/put"), http={
-        "method": "put", "headers": {"Authorization": "Bearer token123"},
-        "body": '{"type": "full"}'})
+    await push_job(
+        client,
+        endpoint.url("/put"),
+        http={
+            "method": "put",
+            "headers": {"Authorization": "Bearer token123"},
+            "body": '{"type": "full"}',
+        },
+    )
     await deliver(dispatcher)
     request = endpoint.received[0]
     assert request.method == "PUT"
@@ -103,8 +115,9 @@ async def test_custom_method_headers_and_body_are_sent_as_given(client, endpoint
     assert request.body == b'{"type": "full"}'
 
 
-async def test_rotation_sends_both_signatures_until_the_next_rotation(client, endpoint,
-                                                                     dispatcher, runtime):
+async def test_rotation_sends_both_signatures_until_the_next_rotation(
+    client, endpoint, dispatcher, runtime
+):
     endpoint.route("/ok", 200)
     old = (await client.get("/v1/signing-secrets")).json()["data"][0]["secret"]
     rotated = (await client.post("/v1/signing-secrets/rotate")).json()["data"]
@@ -123,8 +136,9 @@ async def test_rotation_sends_both_signatures_until_the_next_rotation(client, en
 
 
 @pytest.mark.parametrize("status", [500, 502, 408, 429, 302])
-async def test_retryable_answers_send_the_job_back_for_a_retry(client, endpoint, dispatcher,
-                                                              status):
+async def test_retryable_answers_send_the_job_back_for_a_retry(
+    client, endpoint, dispatcher, status
+):
     endpoint.route("/x", status)
     job = await push_job(client, endpoint.url("/x"))
     await deliver(dispatcher)
@@ -148,8 +162,9 @@ async def test_success_codes_are_configurable(client, endpoint, dispatcher):
     endpoint.route("/accepted", 202)
     endpoint.route("/created", 201)
     ok = await push_job(client, endpoint.url("/created"), http={"success_codes": [201]})
-    not_ok = await push_job(client, endpoint.url("/accepted"),
-                            http={"success_codes": ["200-201"]}, max_retries=0)
+    not_ok = await push_job(
+        client, endpoint.url("/accepted"), http={"success_codes": ["200-201"]}, max_retries=0
+    )
     await deliver(dispatcher)
     assert (await get_job(client, ok["id"]))["status"] == "completed"
     assert (await get_job(client, not_ok["id"]))["status"] == "failed"
@@ -168,8 +183,9 @@ async def test_retry_after_seconds_sets_the_next_attempt(client, endpoint, dispa
     assert detail["run_at"] == expected.isoformat().replace("+00:00", "Z")
 
 
-async def test_failed_push_is_retried_with_backoff_and_then_succeeds(client, endpoint,
-                                                                    dispatcher, runtime):
+async def test_failed_push_is_retried_with_backoff_and_then_succeeds(
+    client, endpoint, dispatcher, runtime
+):
     answers = iter([503, 200])
 
     async def flaky(_: Request) -> Response:
@@ -180,8 +196,9 @@ async def test_failed_push_is_retried_with_backoff_and_then_succeeds(client, end
     await deliver(dispatcher)
     assert (await get_job(client, job["id"]))["status"] == "pending"
     runtime.clock.advance(seconds=1.2)
-    assert (await AdmissionService(runtime.db, runtime.clock, runtime.notifier).run_once()
-            ).admitted == 1
+    assert (
+        await AdmissionService(runtime.db, runtime.clock, runtime.notifier).run_once()
+    ).admitted == 1
     await deliver(dispatcher)
     detail = await get_job(client, job["id"])
     assert detail["status"] == "completed"
@@ -222,8 +239,14 @@ async def test_unresolvable_host_is_retried(client, dispatcher):
     assert detail["status"] == "pending"
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data",
-                                 "http://[fe80::1]/x", "http://[::ffff:169.254.169.254]/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/x",
+        "http://[::ffff:169.254.169.254]/x",
+    ],
+)
 async def test_link_local_and_metadata_targets_are_always_refused(client, dispatcher, url):
     job = await push_job(client, url)
     await deliver(dispatcher)
@@ -319,9 +342,12 @@ async def test_push_schedule_via_seed_004_model(client, endpoint, dispatcher, ru
         "description": "Backup database to S3",
         "schedule": "0 2 * * *",
         "timezone": "America/New_York",
-        "webhook": {"url": endpoint.url("/backup"), "method": "POST",
-                    "headers": {"Authorization": "Bearer token123"},
-                    "body": "{\"type\": \"full\"}"},
+        "webhook": {
+            "url": endpoint.url("/backup"),
+            "method": "POST",
+            "headers": {"Authorization": "Bearer token123"},
+            "body": '{"type": "full"}',
+        },
         "retry_policy": {"max_attempts": 3, "initial_interval": "1s", "multiplier": 2.0},
         "timeout": "30m",
         "concurrency": "forbid",
@@ -351,8 +377,9 @@ async def test_dead_node_push_is_retried_when_its_lease_expires(client, runtime)
     from chronos.server.store import jobs as job_store
 
     async with runtime.db.transaction() as conn:
-        claimed = await job_store.job_claim_queued(conn, limit=10, node_id="dead",
-                                                   now=runtime.clock.now(), lease_margin=10)
+        claimed = await job_store.job_claim_queued(
+            conn, limit=10, node_id="dead", now=runtime.clock.now(), lease_margin=10
+        )
     assert [j["id"] for j in claimed] == [job["id"]]
     runtime.clock.advance(seconds=16)
     await LeaseRescuer(runtime.db, runtime.clock, runtime.notifier).run_once()
@@ -368,10 +395,14 @@ async def test_dead_node_push_is_retried_when_its_lease_expires(client, runtime)
         ({"type": "push", "http": {"url": "not a url"}}, "invalid_url"),
         ({"type": "push", "http": {"url": "http://x", "method": "TRACE"}}, "validation_error"),
         ({"type": "push", "http": {"url": "http://x", "headers": {"a": 1}}}, "validation_error"),
-        ({"type": "push", "http": {"url": "http://x", "headers": {"X-Chronos-Job-Id": "1"}}},
-         "validation_error"),
-        ({"type": "push", "http": {"url": "http://x", "success_codes": ["abc"]}},
-         "validation_error"),
+        (
+            {"type": "push", "http": {"url": "http://x", "headers": {"X-Chronos-Job-Id": "1"}}},
+            "validation_error",
+        ),
+        (
+            {"type": "push", "http": {"url": "http://x", "success_codes": ["abc"]}},
+            "validation_error",
+        ),
         ({"type": "push", "http": {"url": "http://x", "colour": "red"}}, "validation_error"),
         ({"type": "push"}, "validation_error"),
     ],
@@ -384,15 +415,19 @@ async def test_bad_push_configuration_is_rejected(client, delivery, code):
 
 
 async def test_oversized_push_body_is_rejected(client):
-    response = await client.post("/v1/jobs", json={
-        "delivery": {"type": "push", "http": {"url": "http://x", "body": "a" * 70_000}}})
+    response = await client.post(
+        "/v1/jobs",
+        json={"delivery": {"type": "push", "http": {"url": "http://x", "body": "a" * 70_000}}},
+    )
     assert response.status_code == 413
     assert (await client.get("/v1/jobs")).json()["data"] == []
 
 
 async def test_schedule_with_non_http_url_is_rejected(client):
-    response = await client.post("/v1/schedules", json={
-        "name": "bad", "cron": "* * * * *", "webhook": {"url": "file:///etc/passwd"}})
+    response = await client.post(
+        "/v1/schedules",
+        json={"name": "bad", "cron": "* * * * *", "webhook": {"url": "file:///etc/passwd"}},
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_url"
     assert (await client.get("/v1/schedules")).json()["data"] == []

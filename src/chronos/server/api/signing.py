@@ -20,8 +20,12 @@ router = APIRouter(prefix="/v1/signing-secrets", tags=["signing secrets"])
 def _out(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "data": [
-            {"id": r["id"], "secret": r["secret"], "status": r["status"],
-             "created_at": iso(r["created_at"])}
+            {
+                "id": r["id"],
+                "secret": r["secret"],
+                "status": r["status"],
+                "created_at": iso(r["created_at"]),
+            }
             for r in rows
         ],
         "next_cursor": None,

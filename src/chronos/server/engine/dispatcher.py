@@ -23,7 +23,7 @@ import httpx
 from chronos.server.clock import Clock
 from chronos.server.engine.notifier import Notifier
 from chronos.server.engine.outcomes import Ending, apply_endings
-from chronos.server.engine.push import build_request, send
+from chronos.server.engine.push import PushResult, build_request, send
 from chronos.server.engine.service import Service
 from chronos.server.engine.targets import guarded_client
 from chronos.server.ids import new_id
@@ -38,6 +38,8 @@ log = logging.getLogger("chronos.dispatcher")
 # (or a stalled database) lets the lease run out.
 LEASE_MARGIN_SECONDS = 10.0
 CLAIM_BATCH = 100
+CONNECTIONS_PER_CLIENT = 16
+CANCEL_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -65,10 +67,27 @@ class Dispatcher(Service):
         self.notifier = notifier
         self.concurrency = concurrency
         self.node_id = f"dispatcher:{socket.gethostname()}:{new_id('node')[-8:]}"
-        self.client = client or guarded_client(
-            block_private=block_private, max_connections=concurrency
+        # httpcore scans every pooled connection on each request, so one pool of hundreds of
+        # connections costs more CPU than the requests; several small pools do not.
+        shards = max(1, -(-concurrency // CONNECTIONS_PER_CLIENT))
+        self.clients = (
+            [client]
+            if client is not None
+            else [
+                guarded_client(
+                    block_private=block_private,
+                    max_connections=min(concurrency, CONNECTIONS_PER_CLIENT),
+                )
+                for _ in range(shards)
+            ]
         )
+        self._next_client = 0
         self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self.refill_at = max(1, min(CLAIM_BATCH, concurrency) // 4)
+        self._cancel_checked_at = 0.0
+        # Finished deliveries waiting to be recorded; recorded together, in one transaction.
+        self._to_record: list[tuple[dict[str, Any], PushResult, int, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
         notifier.on_job_canceled(self._abort)
 
     async def run_once(self) -> DispatchRound:
@@ -76,7 +95,8 @@ class Dispatcher(Service):
         outcome.aborted = await self._abort_canceled_elsewhere()
         free = self.concurrency - len(self.in_flight)
         outcome.free_slots = free
-        if free <= 0:
+        # Refill in batches, not one claim per finished request.
+        if free <= 0 or (self.in_flight and free < self.refill_at):
             return outcome
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -112,7 +132,8 @@ class Dispatcher(Service):
         for task in list(self.in_flight.values()):
             task.cancel()
         await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     def _done(self, job_id: str) -> None:
         self.in_flight.pop(job_id, None)
@@ -124,8 +145,11 @@ class Dispatcher(Service):
             task.cancel()
 
     async def _abort_canceled_elsewhere(self) -> int:
-        if not self.in_flight:
+        """Abort requests of jobs canceled on other nodes (checked at most once a second)."""
+        loop_time = asyncio.get_running_loop().time()
+        if not self.in_flight or loop_time - self._cancel_checked_at < CANCEL_CHECK_SECONDS:
             return 0
+        self._cancel_checked_at = loop_time
         async with self.db.read() as conn:
             canceled = await job_store.job_canceled_among(conn, list(self.in_flight))
         for job_id in canceled:
@@ -140,27 +164,50 @@ class Dispatcher(Service):
         nothing.
         """
         request = build_request(job, secrets, self.clock.now())
+        self._next_client = (self._next_client + 1) % len(self.clients)
         result, duration_ms = await send(
-            self.client,
+            self.clients[self._next_client],
             request,
-            timeout=job["timeout_seconds"],
+            timeout_seconds=job["timeout_seconds"],
             success_codes=job["delivery"]["http"]["success_codes"],
             now=self.clock.now(),
         )
         await self._record(job, result, duration_ms)
 
-    async def _record(self, job: dict[str, Any], result: Any, duration_ms: int) -> None:
+    async def _record(self, job: dict[str, Any], result: PushResult, duration_ms: int) -> None:
+        """Queue the outcome for the recorder and wait until it is committed.
+
+        Deliveries that finish together are recorded in one transaction: commits, not HTTP,
+        are the cost at high rates.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._to_record.append((job, result, duration_ms, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending())
+        await asyncio.shield(done)
+
+    async def _record_pending(self) -> None:
+        while self._to_record:
+            await asyncio.sleep(0)  # let deliveries finishing in this tick join the batch
+            batch, self._to_record = self._to_record, []
+            try:
+                await self._record_batch([(j, r, d) for j, r, d, _ in batch])
+            except Exception:
+                # The lease rescuer will retry these jobs: a lost record is never a lost job.
+                log.exception("could not record %d push result(s)", len(batch))
+            for *_, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _record_batch(self, batch: list[tuple[dict[str, Any], PushResult, int]]) -> None:
         now = self.clock.now()
-        try:
-            async with self.db.transaction() as conn:
-                locked = await execution_store.execution_lock_many(
-                    conn, None, [job["execution_id"]]
-                )
-                row = locked.get(job["execution_id"])
-                if row is None or row["status"] != "running":
-                    return  # canceled or timed out meanwhile: nothing to record
-                ending = Ending(
-                    execution=row,
+        async with self.db.transaction() as conn:
+            locked = await execution_store.execution_lock_many(
+                conn, None, [job["execution_id"] for job, _, _ in batch]
+            )
+            endings = [
+                Ending(
+                    execution=locked[job["execution_id"]],
                     status=result.status,
                     error=result.error,
                     retryable=result.retryable,
@@ -169,10 +216,10 @@ class Dispatcher(Service):
                     duration_ms=duration_ms,
                     retry_after=result.retry_after,
                 )
-                applied = await apply_endings(conn, [ending], now)
-        except Exception:
-            # The lease rescuer will retry the job; a lost record is never a lost job.
-            log.exception("could not record the push result of job %s", job["id"])
-            return
+                for job, result, duration_ms in batch
+                # A job canceled or timed out meanwhile keeps what it has.
+                if locked.get(job["execution_id"], {}).get("status") == "running"
+            ]
+            applied = await apply_endings(conn, endings, now)
         if applied.retries_scheduled:
             self.notifier.pending_changed()

@@ -90,8 +90,13 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER_SECONDS)
 
 
-def judge(status_code: int, success_codes: list[list[int]], excerpt: str,
-          retry_after: str | None, now: datetime) -> PushResult:
+def judge(
+    status_code: int,
+    success_codes: list[list[int]],
+    excerpt: str,
+    retry_after: str | None,
+    now: datetime,
+) -> PushResult:
     if any(low <= status_code <= high for low, high in success_codes):
         return PushResult(ExecutionStatus.COMPLETED, False, None, status_code, excerpt)
     retryable = status_code >= 500 or status_code in (408, 429) or 300 <= status_code < 400
@@ -100,8 +105,12 @@ def judge(status_code: int, success_codes: list[list[int]], excerpt: str,
     if kind == "redirect":
         message += " (redirects are not followed)"
     return PushResult(
-        ExecutionStatus.FAILED, retryable, {"type": kind, "message": message}, status_code,
-        excerpt, parse_retry_after(retry_after, now) if status_code in (429, 503) else None,
+        ExecutionStatus.FAILED,
+        retryable,
+        {"type": kind, "message": message},
+        status_code,
+        excerpt,
+        parse_retry_after(retry_after, now) if status_code in (429, 503) else None,
     )
 
 
@@ -114,59 +123,85 @@ def _target(url: str) -> str:
 def describe_error(exc: BaseException, url: str, timeout: float) -> PushResult:
     target = _target(url)
     if isinstance(exc, TargetRefused):
-        return PushResult(ExecutionStatus.FAILED, False, {"type": "target_refused",
-                                                          "message": str(exc)})
+        return PushResult(
+            ExecutionStatus.FAILED, False, {"type": "target_refused", "message": str(exc)}
+        )
     if isinstance(exc, ResolveFailed):
         return PushResult(ExecutionStatus.FAILED, True, {"type": "dns", "message": str(exc)})
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         seconds = f"{timeout:g}"
-        return PushResult(ExecutionStatus.TIMEOUT, True,
-                          {"type": "timeout", "message": f"timed out after {seconds}s"})
+        return PushResult(
+            ExecutionStatus.TIMEOUT,
+            True,
+            {"type": "timeout", "message": f"timed out after {seconds}s"},
+        )
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLError):
-            return PushResult(ExecutionStatus.FAILED, True,
-                              {"type": "tls", "message": f"TLS error with {target}: {cause}"})
+            return PushResult(
+                ExecutionStatus.FAILED,
+                True,
+                {"type": "tls", "message": f"TLS error with {target}: {cause}"},
+            )
         if isinstance(cause, ConnectionRefusedError):
             break
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.ConnectError):
         text = str(exc)
-        if "refused" in text.lower() or "all connection attempts failed" in text.lower() \
-                or isinstance(cause, ConnectionRefusedError):
+        if (
+            "refused" in text.lower()
+            or "all connection attempts failed" in text.lower()
+            or isinstance(cause, ConnectionRefusedError)
+        ):
             message = f"connection refused to {target}"
         elif "ssl" in text.lower() or "certificate" in text.lower():
-            return PushResult(ExecutionStatus.FAILED, True,
-                              {"type": "tls", "message": f"TLS error with {target}: {text}"})
+            return PushResult(
+                ExecutionStatus.FAILED,
+                True,
+                {"type": "tls", "message": f"TLS error with {target}: {text}"},
+            )
         else:
             message = f"could not connect to {target}: {text or type(exc).__name__}"
         return PushResult(ExecutionStatus.FAILED, True, {"type": "connection", "message": message})
     if isinstance(exc, httpx.HTTPError):
-        return PushResult(ExecutionStatus.FAILED, True, {
-            "type": "connection",
-            "message": f"request to {target} failed: {exc or type(exc).__name__}"})
-    return PushResult(ExecutionStatus.FAILED, True, {
-        "type": "error", "message": f"{type(exc).__name__}: {exc}"})
+        return PushResult(
+            ExecutionStatus.FAILED,
+            True,
+            {
+                "type": "connection",
+                "message": f"request to {target} failed: {exc or type(exc).__name__}",
+            },
+        )
+    return PushResult(
+        ExecutionStatus.FAILED, True, {"type": "error", "message": f"{type(exc).__name__}: {exc}"}
+    )
 
 
-async def send(client: httpx.AsyncClient, request: httpx.Request, *, timeout: float,
-               success_codes: list[list[int]], now: datetime) -> tuple[PushResult, int]:
+async def send(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    timeout_seconds: float,
+    success_codes: list[list[int]],
+    now: datetime,
+) -> tuple[PushResult, int]:
     """Send ``request``; the job's ``timeout`` bounds the whole exchange. Returns the result
     and the duration in milliseconds."""
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_seconds):
             response = await client.send(request, stream=True)
             try:
                 excerpt = await _read_excerpt(response)
             finally:
                 await response.aclose()
-        result = judge(response.status_code, success_codes, excerpt,
-                       response.headers.get("retry-after"), now)
+        result = judge(
+            response.status_code, success_codes, excerpt, response.headers.get("retry-after"), now
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure becomes a recorded, classified outcome
-        result = describe_error(exc, str(request.url), timeout)
+        result = describe_error(exc, str(request.url), timeout_seconds)
     return result, int((time.perf_counter() - started) * 1000)
 
 

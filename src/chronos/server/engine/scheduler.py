@@ -73,9 +73,7 @@ class Scheduler(Service):
         for job_id in admitted.canceled:
             self.notifier.job_canceled(job_id)
         admitted_jobs = admitted.jobs
-        outcome.fired = sum(
-            1 for j in admitted_jobs if j["status"] not in ("skipped", "canceled")
-        )
+        outcome.fired = sum(1 for j in admitted_jobs if j["status"] not in ("skipped", "canceled"))
         outcome.skipped = len(admitted_jobs) - outcome.fired
         self.notifier.jobs_ready_many(admitted_jobs)
         if outcome.missed:

@@ -40,8 +40,12 @@ def refusal_reason(address: IPAddress, *, block_private: bool) -> str | None:
     if any(address in network for network in ALWAYS_BLOCKED):
         return "link-local or cloud metadata address"
     if block_private and (
-        address.is_loopback or address.is_private or address.is_unspecified
-        or address.is_reserved or address.is_multicast or address.is_link_local
+        address.is_loopback
+        or address.is_private
+        or address.is_unspecified
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_link_local
         or address in ipaddress.ip_network("100.64.0.0/10")
     ):
         return "private or loopback address (CHRONOS_PUSH_BLOCK_PRIVATE=true)"
@@ -55,9 +59,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self.block_private = block_private
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await self._resolve(host, port)
         last_error: Exception | None = None
         for address in addresses:
@@ -67,7 +76,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             try:
                 return await self._inner.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address,
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
                     socket_options=socket_options,
                 )
             except httpcore.ConnectError as exc:
@@ -106,5 +118,10 @@ def guarded_client(*, block_private: bool, max_connections: int) -> httpx.AsyncC
         keepalive_expiry=30.0,
         network_backend=GuardedBackend(block_private=block_private),
     )
-    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False,
-                             timeout=None, limits=httpx.Limits(max_connections=max_connections))
+    return httpx.AsyncClient(
+        transport=transport,
+        follow_redirects=False,
+        trust_env=False,
+        timeout=None,
+        limits=httpx.Limits(max_connections=max_connections),
+    )

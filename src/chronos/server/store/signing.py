@@ -22,8 +22,11 @@ async def signing_secret_create(conn: AsyncConnection, account_id: str, now: dat
     """The account's first secret (at account creation)."""
     await conn.execute(
         sa.insert(signing_secrets).values(
-            id=new_id("sec"), account_id=account_id, secret=generate_secret(),
-            status="current", created_at=now,
+            id=new_id("sec"),
+            account_id=account_id,
+            secret=generate_secret(),
+            status="current",
+            created_at=now,
         )
     )
 

@@ -32,8 +32,10 @@ def upgrade() -> None:
             "status IN ('current', 'previous')", name=op.f("ck_signing_secrets_status")
         ),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"],
-            name=op.f("fk_signing_secrets_account_id_accounts"), ondelete="CASCADE",
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_signing_secrets_account_id_accounts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signing_secrets")),
         sa.UniqueConstraint(
@@ -42,7 +44,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_jobs_queued", ["run_at"], unique=False,
+            "ix_jobs_queued",
+            ["run_at"],
+            unique=False,
             postgresql_where=sa.text("status = 'queued'"),
             sqlite_where=sa.text("status = 'queued'"),
         )
@@ -51,11 +55,19 @@ def upgrade() -> None:
     account_ids = [row.id for row in op.get_bind().execute(sa.select(accounts.c.id))]
     if account_ids:
         now = datetime.now(UTC)
-        op.bulk_insert(table, [
-            {"id": new_id("sec"), "account_id": account_id, "secret": generate_secret(),
-             "status": "current", "created_at": now}
-            for account_id in account_ids
-        ])
+        op.bulk_insert(
+            table,
+            [
+                {
+                    "id": new_id("sec"),
+                    "account_id": account_id,
+                    "secret": generate_secret(),
+                    "status": "current",
+                    "created_at": now,
+                }
+                for account_id in account_ids
+            ],
+        )
 
 
 def generate_secret() -> str:
