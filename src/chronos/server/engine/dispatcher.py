@@ -70,6 +70,7 @@ class Dispatcher(Service):
         # httpcore scans every pooled connection on each request, so one pool of hundreds of
         # connections costs more CPU than the requests; several small pools do not.
         shards = max(1, -(-concurrency // CONNECTIONS_PER_CLIENT))
+        ssl_context = httpx.create_ssl_context()
         self.clients = (
             [client]
             if client is not None
@@ -77,6 +78,7 @@ class Dispatcher(Service):
                 guarded_client(
                     block_private=block_private,
                     max_connections=min(concurrency, CONNECTIONS_PER_CLIENT),
+                    ssl_context=ssl_context,
                 )
                 for _ in range(shards)
             ]

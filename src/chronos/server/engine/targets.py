@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from typing import Any
 
 import httpcore
@@ -106,13 +107,15 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def guarded_client(*, block_private: bool, max_connections: int) -> httpx.AsyncClient:
+def guarded_client(
+    *, block_private: bool, max_connections: int, ssl_context: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
     """An HTTP client whose every connection goes through :class:`GuardedBackend`."""
-    transport = httpx.AsyncHTTPTransport()
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context or True)
     # httpx has no public hook for the network backend; swap the pool it built for one that
     # uses ours. tests/test_push.py proves the guard is in the path.
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=ssl_context or httpx.create_ssl_context(),
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=30.0,
