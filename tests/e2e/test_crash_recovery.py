@@ -5,6 +5,7 @@ every execution that was running at the kill timed out and was retried."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,7 +149,7 @@ def test_kill_minus_nine_loses_nothing_and_fires_nothing_twice(pg_database, serv
         assert all(slot.microsecond == 0 for slot in slots)
         missing = [
             earlier + timedelta(seconds=k)
-            for earlier, later in zip(slots, slots[1:], strict=False)
+            for earlier, later in itertools.pairwise(slots)
             for k in range(1, int((later - earlier).total_seconds()))
         ]
         for slot in missing:
