@@ -431,3 +431,13 @@ async def test_schedule_with_non_http_url_is_rejected(client):
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_url"
     assert (await client.get("/v1/schedules")).json()["data"] == []
+
+
+async def test_tls_failure_is_retried_with_a_plain_message(client, endpoint, dispatcher):
+    endpoint.route("/plain", 200)
+    job = await push_job(client, endpoint.url("/plain").replace("http://", "https://"))
+    await deliver(dispatcher)
+    detail = await get_job(client, job["id"])
+    assert detail["status"] == "pending"
+    assert detail["last_error"]["type"] == "tls"
+    assert detail["last_error"]["message"].startswith(f"TLS error with 127.0.0.1:{endpoint.port}")
