@@ -11,8 +11,14 @@ class ChronosError(Exception):
     code: str = "error"
     status: int = 400
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details

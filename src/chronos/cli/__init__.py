@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Chronos: a self-hostable job scheduler.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Chronos: a self-hostable job scheduler."
+)
 accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
 app.add_typer(accounts_app, name="accounts")
 console = Console()
@@ -19,8 +20,11 @@ err_console = Console(stderr=True)
 
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="CHRONOS_DATABASE_URL",
-                 help="sqlite:///./chronos.db (default) or postgresql://…"),
+    typer.Option(
+        "--database-url",
+        envvar="CHRONOS_DATABASE_URL",
+        help="sqlite:///./chronos.db (default) or postgresql://…",
+    ),
 ]
 
 
@@ -37,9 +41,9 @@ def serve(
     database_url: DatabaseOption = None,
     host: Annotated[str, typer.Option(envvar="CHRONOS_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="CHRONOS_PORT")] = 8080,
-    roles: Annotated[str, typer.Option(envvar="CHRONOS_ROLES",
-                                       help="comma-separated: api,scheduler,dispatcher")]
-    = "api,scheduler,dispatcher",
+    roles: Annotated[
+        str, typer.Option(envvar="CHRONOS_ROLES", help="comma-separated: api,scheduler,dispatcher")
+    ] = "api,scheduler,dispatcher",
 ) -> None:
     """Run a Chronos node: migrate the database if needed, then serve."""
     try:

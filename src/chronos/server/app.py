@@ -1,6 +1,6 @@
 """The ASGI application: routers, the JSON error body, and the runtime's lifespan.
 
-    app = create_app(Runtime(Settings.from_env()))
+app = create_app(Runtime(Settings.from_env()))
 """
 
 from __future__ import annotations
@@ -25,9 +25,16 @@ from chronos.server.runtime import Runtime
 log = logging.getLogger("chronos.api")
 
 _STATUS_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
 }
 
 
@@ -73,8 +80,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "invalid_json", "the request body is not valid JSON")
         details = [
-            {"loc": [str(p) for p in e.get("loc", ())], "message": e.get("msg", ""),
-             "type": e.get("type", "")}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "message": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
             for e in errors
         ]
         first = details[0] if details else {"loc": [], "message": "invalid request"}

@@ -1,6 +1,6 @@
 """One exception per API error code. The app maps every one to the JSON error body::
 
-    {"error": {"code": "name_conflict", "message": "...", "details": ...}}
+{"error": {"code": "name_conflict", "message": "...", "details": ...}}
 """
 
 from __future__ import annotations

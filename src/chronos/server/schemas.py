@@ -100,7 +100,9 @@ class HttpTargetIn(Strict):
         default_factory=dict
     )
     body: StrictStr | None = None
-    success_codes: Annotated[list[StrictInt | StrictStr], Field(min_length=1, max_length=100)] | None = None
+    success_codes: (
+        Annotated[list[StrictInt | StrictStr], Field(min_length=1, max_length=100)] | None
+    ) = None
 
 
 class DeliveryIn(Strict):
@@ -124,8 +126,19 @@ class JobOptions(Strict):
 
 # Fields that responses carry; a client may send a schedule back as it got it.
 READ_ONLY_SCHEDULE_FIELDS = frozenset(
-    {"id", "account_id", "created_at", "updated_at", "next_run", "next_run_at", "last_run_at",
-     "last_status", "version", "state", "success_rate"}
+    {
+        "id",
+        "account_id",
+        "created_at",
+        "updated_at",
+        "next_run",
+        "next_run_at",
+        "last_run_at",
+        "last_status",
+        "version",
+        "state",
+        "success_rate",
+    }
 )
 
 
@@ -158,8 +171,10 @@ class JobIn(JobOptions):
 
 
 class ClaimIn(Strict):
-    handlers: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=200)]],
-                        Field(min_length=1, max_length=100)]
+    handlers: Annotated[
+        list[Annotated[StrictStr, Field(min_length=1, max_length=200)]],
+        Field(min_length=1, max_length=100),
+    ]
     worker_id: Annotated[StrictStr, Field(max_length=200)] | None = None
     wait_seconds: Annotated[float, Field(ge=0, le=20)] = 20
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 1
@@ -233,7 +248,7 @@ def _success_codes(codes: list[int | str] | None) -> list[list[int]]:
         elif re.fullmatch(r"\d{3}", text):
             low = high = int(text)
         else:
-            raise ValidationFailed(f"invalid success code {code!r}: use 204, \"2xx\" or \"200-299\"")
+            raise ValidationFailed(f'invalid success code {code!r}: use 204, "2xx" or "200-299"')
         if not 100 <= low <= high <= 599:
             raise ValidationFailed(f"invalid success code {code!r}: codes run from 100 to 599")
         ranges.append([low, high])
@@ -245,7 +260,8 @@ def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> dict[
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValidationFailed(
             f"push url must be an absolute http(s) URL, got {target.url!r}",
-            code="invalid_url", details={"field": "url"},
+            code="invalid_url",
+            details={"field": "url"},
         )
     for name in target.headers:
         lowered = name.lower()
@@ -285,7 +301,9 @@ def _delivery(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
     if delivery is not None and delivery.http is not None:
         raise ValidationFailed("delivery.http is only for push delivery")
     if not options.handler:
-        raise ValidationFailed("handler is required for pull delivery", details={"field": "handler"})
+        raise ValidationFailed(
+            "handler is required for pull delivery", details={"field": "handler"}
+        )
     return {"type": "pull"}
 
 
@@ -407,12 +425,8 @@ def normalize_job(body: JobIn, *, now: datetime, max_payload_bytes: int) -> dict
     run_at = now
     if body.delay is not None:
         try:
-            delay = (
-                parse_unit_value(body.delay) if isinstance(body.delay, dict) else None
-            )
-            seconds = (
-                delay[0] * CANONICAL_UNITS[delay[1]] if delay else parse_duration(body.delay)
-            )
+            delay = parse_unit_value(body.delay) if isinstance(body.delay, dict) else None
+            seconds = delay[0] * CANONICAL_UNITS[delay[1]] if delay else parse_duration(body.delay)
         except ValueError as exc:
             raise ValidationFailed(f"invalid delay: {exc}", details={"field": "delay"}) from exc
         if seconds < 0:

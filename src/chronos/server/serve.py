@@ -21,12 +21,18 @@ def announce(runtime: Runtime) -> None:
         print(f"  export CHRONOS_API_KEY={runtime.bootstrap_key}", flush=True)
 
 
-def run_server(*, database_url: str | None, host: str, port: int,
-               roles: frozenset[str]) -> None:
+def run_server(*, database_url: str | None, host: str, port: int, roles: frozenset[str]) -> None:
     settings = Settings.from_env(database_url=database_url, host=host, port=port, roles=roles)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(Runtime(settings, on_started=announce))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False, timeout_graceful_shutdown=3)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )

@@ -103,17 +103,27 @@ async def create_jobs(body: BatchIn, account_id: AccountId, runtime: RuntimeDep)
 
 
 @router.get("/v1/jobs")
-async def list_jobs(request: Request, account_id: AccountId, runtime: RuntimeDep,
-                    schedule_id: str | None = None, status: JobStatus | None = None,
-                    handler: str | None = None, cursor: str | None = None,
-                    limit: Limit = 50) -> dict[str, Any]:
+async def list_jobs(
+    request: Request,
+    account_id: AccountId,
+    runtime: RuntimeDep,
+    schedule_id: str | None = None,
+    status: JobStatus | None = None,
+    handler: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         rows, next_cursor = await job_store.job_list(
-            conn, account_id,
+            conn,
+            account_id,
             schedule_id=None if schedule_id == "null" else schedule_id,
             one_off_only=schedule_id == "null",
-            status=status.value if status else None, handler=handler,
-            tags=tag_filters(request), cursor=cursor, limit=limit,
+            status=status.value if status else None,
+            handler=handler,
+            tags=tag_filters(request),
+            cursor=cursor,
+            limit=limit,
         )
     return page_out([job_out(r) for r in rows], next_cursor)
 
@@ -133,8 +143,9 @@ async def get_job(job_id: str, account_id: AccountId, runtime: RuntimeDep) -> di
 
 
 @router.get("/v1/jobs/{job_id}/executions")
-async def list_job_executions(job_id: str, account_id: AccountId,
-                              runtime: RuntimeDep) -> dict[str, Any]:
+async def list_job_executions(
+    job_id: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     _, executions = await _get_job(runtime, account_id, job_id)
     return page_out([execution_out(e) for e in executions], None)
 
@@ -150,8 +161,10 @@ async def cancel_job(job_id: str, account_id: AccountId, runtime: RuntimeDep) ->
             existing = await job_store.job_get(conn, account_id, job_id)
             if existing is None:
                 raise NotFound(f"no job {job_id!r}")
-            raise InvalidState(f"a {existing['status']} job cannot be canceled",
-                               details={"status": existing["status"]})
+            raise InvalidState(
+                f"a {existing['status']} job cannot be canceled",
+                details={"status": existing["status"]},
+            )
     runtime.notifier.job_canceled(job_id)
     return job_out(job)
 
@@ -166,15 +179,18 @@ async def retry_job(job_id: str, account_id: AccountId, runtime: RuntimeDep) -> 
             existing = await job_store.job_get(conn, account_id, job_id)
             if existing is None:
                 raise NotFound(f"no job {job_id!r}")
-            raise InvalidState(f"only failed or canceled jobs can be retried; this one is "
-                               f"{existing['status']}", details={"status": existing["status"]})
+            raise InvalidState(
+                f"only failed or canceled jobs can be retried; this one is {existing['status']}",
+                details={"status": existing["status"]},
+            )
     _announce(runtime, [job])
     return job_out(job)
 
 
 @router.get("/v1/executions/{execution_id}")
-async def get_execution(execution_id: str, account_id: AccountId,
-                        runtime: RuntimeDep) -> dict[str, Any]:
+async def get_execution(
+    execution_id: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         row = await execution_store.execution_get(conn, account_id, execution_id)
     if row is None:

@@ -23,8 +23,9 @@ async def list_keys(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any
 
 
 @router.post("", status_code=201)
-async def create_key(account_id: AccountId, runtime: RuntimeDep,
-                     body: ApiKeyIn | None = None) -> dict[str, Any]:
+async def create_key(
+    account_id: AccountId, runtime: RuntimeDep, body: ApiKeyIn | None = None
+) -> dict[str, Any]:
     body = body or ApiKeyIn()
     async with runtime.db.transaction() as conn:
         row, plaintext = await account_store.api_key_create(

@@ -38,15 +38,17 @@ _EXCLUSIVE_GROUPS = (
 )
 
 
-def _next_run_at(spec: dict[str, Any], state: str, created_at: datetime,
-                 now: datetime) -> datetime | None:
+def _next_run_at(
+    spec: dict[str, Any], state: str, created_at: datetime, now: datetime
+) -> datetime | None:
     if state != ScheduleState.ENABLED:
         return None
     return first_run_at(spec, created_at, now)
 
 
-async def _load(conn: AsyncConnection, account_id: str, id_or_name: str, *,
-                for_update: bool = False) -> dict[str, Any]:
+async def _load(
+    conn: AsyncConnection, account_id: str, id_or_name: str, *, for_update: bool = False
+) -> dict[str, Any]:
     row = await schedule_store.schedule_get(conn, account_id, id_or_name, for_update=for_update)
     if row is None:
         raise NotFound(f"no schedule {id_or_name!r}")
@@ -72,8 +74,9 @@ def _new_row(account_id: str, spec: dict[str, Any], now: datetime) -> dict[str, 
     }
 
 
-async def _apply_spec(conn: AsyncConnection, row: dict[str, Any], spec: dict[str, Any],
-                      now: datetime) -> dict[str, Any]:
+async def _apply_spec(
+    conn: AsyncConnection, row: dict[str, Any], spec: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     """Store a changed spec as the schedule's next version; recompute its next run."""
     state = row["state"]
     if spec["enabled"] != row["spec"]["enabled"]:
@@ -114,8 +117,9 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201)
-async def create_schedule(body: ScheduleIn, account_id: AccountId,
-                          runtime: RuntimeDep) -> dict[str, Any]:
+async def create_schedule(
+    body: ScheduleIn, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     spec = normalize_schedule(body, max_payload_bytes=runtime.settings.max_payload_bytes)
     now = runtime.clock.now()
     row = _new_row(account_id, spec, now)
@@ -126,9 +130,13 @@ async def create_schedule(body: ScheduleIn, account_id: AccountId,
 
 
 @router.put("/{name}")
-async def upsert_schedule(name: str, response: Response, account_id: AccountId,
-                          runtime: RuntimeDep,
-                          data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+async def upsert_schedule(
+    name: str,
+    response: Response,
+    account_id: AccountId,
+    runtime: RuntimeDep,
+    data: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
     """Create or update by name: 201 created, 200 updated or unchanged (no new version)."""
     if data.get("name", name) != name:
         raise ValidationFailed("the body's name differs from the name in the path")
@@ -149,27 +157,41 @@ async def upsert_schedule(name: str, response: Response, account_id: AccountId,
 
 
 @router.get("")
-async def list_schedules(request: Request, account_id: AccountId, runtime: RuntimeDep,
-                         state: ScheduleState | None = None, handler: str | None = None,
-                         cursor: str | None = None, limit: Limit = 50) -> dict[str, Any]:
+async def list_schedules(
+    request: Request,
+    account_id: AccountId,
+    runtime: RuntimeDep,
+    state: ScheduleState | None = None,
+    handler: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         rows, next_cursor = await schedule_store.schedule_list(
-            conn, account_id, state=state.value if state else None, handler=handler,
-            tags=tag_filters(request), cursor=cursor, limit=limit,
+            conn,
+            account_id,
+            state=state.value if state else None,
+            handler=handler,
+            tags=tag_filters(request),
+            cursor=cursor,
+            limit=limit,
         )
     return page_out([schedule_out(r) for r in rows], next_cursor)
 
 
 @router.get("/{schedule}")
-async def get_schedule(schedule: str, account_id: AccountId,
-                       runtime: RuntimeDep) -> dict[str, Any]:
+async def get_schedule(schedule: str, account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         return schedule_out(await _load(conn, account_id, schedule))
 
 
 @router.patch("/{schedule}")
-async def patch_schedule(schedule: str, account_id: AccountId, runtime: RuntimeDep,
-                         data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+async def patch_schedule(
+    schedule: str,
+    account_id: AccountId,
+    runtime: RuntimeDep,
+    data: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
     now = runtime.clock.now()
     async with runtime.db.transaction() as conn:
         row = await _load(conn, account_id, schedule, for_update=True)
@@ -193,8 +215,9 @@ async def delete_schedule(schedule: str, account_id: AccountId, runtime: Runtime
     return Response(status_code=204)
 
 
-async def _set_state(schedule: str, account_id: str, runtime: Runtime,
-                     state: ScheduleState) -> dict[str, Any]:
+async def _set_state(
+    schedule: str, account_id: str, runtime: Runtime, state: ScheduleState
+) -> dict[str, Any]:
     now = runtime.clock.now()
     async with runtime.db.transaction() as conn:
         row = await _load(conn, account_id, schedule, for_update=True)
@@ -218,14 +241,16 @@ async def _set_state(schedule: str, account_id: str, runtime: Runtime,
 
 
 @router.post("/{schedule}/pause")
-async def pause_schedule(schedule: str, account_id: AccountId,
-                         runtime: RuntimeDep) -> dict[str, Any]:
+async def pause_schedule(
+    schedule: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     return await _set_state(schedule, account_id, runtime, ScheduleState.PAUSED)
 
 
 @router.post("/{schedule}/resume")
-async def resume_schedule(schedule: str, account_id: AccountId,
-                          runtime: RuntimeDep) -> dict[str, Any]:
+async def resume_schedule(
+    schedule: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         row = await _load(conn, account_id, schedule)
     target = ScheduleState.ENABLED if row["spec"]["enabled"] else ScheduleState.DISABLED
@@ -233,34 +258,42 @@ async def resume_schedule(schedule: str, account_id: AccountId,
 
 
 @router.post("/{schedule}/enable")
-async def enable_schedule(schedule: str, account_id: AccountId,
-                          runtime: RuntimeDep) -> dict[str, Any]:
+async def enable_schedule(
+    schedule: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     return await _set_state(schedule, account_id, runtime, ScheduleState.ENABLED)
 
 
 @router.post("/{schedule}/disable")
-async def disable_schedule(schedule: str, account_id: AccountId,
-                           runtime: RuntimeDep) -> dict[str, Any]:
+async def disable_schedule(
+    schedule: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     return await _set_state(schedule, account_id, runtime, ScheduleState.DISABLED)
 
 
 @router.post("/{schedule}/trigger", status_code=201)
-async def trigger_schedule(schedule: str, account_id: AccountId,
-                           runtime: RuntimeDep) -> dict[str, Any]:
+async def trigger_schedule(
+    schedule: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     """Run now, whatever the schedule's state: a one-off job with ``trigger: "manual"``."""
     now = runtime.clock.now()
     async with runtime.db.transaction() as conn:
         row = await _load(conn, account_id, schedule)
-        job = job_row_from_schedule(row, now, now, status=admitted_status(row["spec"]["delivery"]),
-                                    trigger=Trigger.MANUAL)
+        job = job_row_from_schedule(
+            row, now, now, status=admitted_status(row["spec"]["delivery"]), trigger=Trigger.MANUAL
+        )
         await job_store.job_insert_many(conn, [job])
     runtime.notifier.jobs_ready_many([job])
     return job_out(job)
 
 
 @router.get("/{schedule}/upcoming")
-async def upcoming_fires(schedule: str, account_id: AccountId, runtime: RuntimeDep,
-                         count: Annotated[int, Query(ge=1, le=1000)] = 10) -> dict[str, Any]:
+async def upcoming_fires(
+    schedule: str,
+    account_id: AccountId,
+    runtime: RuntimeDep,
+    count: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> dict[str, Any]:
     async with runtime.db.read() as conn:
         row = await _load(conn, account_id, schedule)
     if row["state"] != ScheduleState.ENABLED:
@@ -275,7 +308,7 @@ async def upcoming_fires(schedule: str, account_id: AccountId, runtime: RuntimeD
     else:
         times = []
     if count > 0:
-        times += upcoming(schedule_trigger(spec, row["created_at"]), after, count,
-                          schedule_window(spec))
+        times += upcoming(
+            schedule_trigger(spec, row["created_at"]), after, count, schedule_window(spec)
+        )
     return {"data": [iso(t) for t in times]}
-

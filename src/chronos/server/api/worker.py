@@ -26,8 +26,9 @@ FALLBACK_POLL_SECONDS = 5.0
 
 
 @router.post("/jobs/claim")
-async def claim_jobs(body: ClaimIn, request: Request, account_id: AccountId,
-                     runtime: RuntimeDep) -> dict[str, Any]:
+async def claim_jobs(
+    body: ClaimIn, request: Request, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     """Return claimable jobs at once, or hold the request until one appears or the wait ends."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + body.wait_seconds
@@ -35,8 +36,12 @@ async def claim_jobs(body: ClaimIn, request: Request, account_id: AccountId,
         with runtime.notifier.waiting_for_jobs(account_id, body.handlers) as woken:
             async with runtime.db.transaction() as conn:
                 claimed = await job_store.job_claim_ready(
-                    conn, account_id=account_id, handlers=body.handlers, limit=body.limit,
-                    worker_id=body.worker_id, now=runtime.clock.now(),
+                    conn,
+                    account_id=account_id,
+                    handlers=body.handlers,
+                    limit=body.limit,
+                    worker_id=body.worker_id,
+                    now=runtime.clock.now(),
                 )
             if claimed:
                 return {"jobs": [claimed_job_out(job) for job in claimed]}
@@ -59,8 +64,7 @@ def _ending(row: dict[str, Any], result: ResultIn) -> Ending:
     )
 
 
-def _check_finishable(row: dict[str, Any] | None, execution_id: str,
-                      result: ResultIn) -> bool:
+def _check_finishable(row: dict[str, Any] | None, execution_id: str, result: ResultIn) -> bool:
     """True if the result should be applied, False if it repeats one already recorded."""
     if row is None:
         raise NotFound(f"no execution {execution_id!r}")
@@ -74,8 +78,9 @@ def _check_finishable(row: dict[str, Any] | None, execution_id: str,
     )
 
 
-async def _report(runtime: Runtime, account_id: str,
-                  items: list[tuple[str, ResultIn]]) -> list[dict[str, Any]]:
+async def _report(
+    runtime: Runtime, account_id: str, items: list[tuple[str, ResultIn]]
+) -> list[dict[str, Any]]:
     now = runtime.clock.now()
     outcomes: list[dict[str, Any]] = []
     async with runtime.db.transaction() as conn:
@@ -87,8 +92,11 @@ async def _report(runtime: Runtime, account_id: str,
         for execution_id, result in items:
             try:
                 if execution_id in seen:
-                    raise ChronosError("the batch reports this execution twice",
-                                       code="duplicate_execution", status=409)
+                    raise ChronosError(
+                        "the batch reports this execution twice",
+                        code="duplicate_execution",
+                        status=409,
+                    )
                 seen.add(execution_id)
                 if _check_finishable(locked.get(execution_id), execution_id, result):
                     endings.append(_ending(locked[execution_id], result))
@@ -102,8 +110,9 @@ async def _report(runtime: Runtime, account_id: str,
 
 
 @router.post("/executions/{execution_id}/result")
-async def report_result(execution_id: str, body: ResultIn, account_id: AccountId,
-                        runtime: RuntimeDep) -> dict[str, Any]:
+async def report_result(
+    execution_id: str, body: ResultIn, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     """Finish an execution. A late result (timed out, canceled) is 409; a repeat is 200."""
     now = runtime.clock.now()
     async with runtime.db.transaction() as conn:
@@ -119,16 +128,18 @@ async def report_result(execution_id: str, body: ResultIn, account_id: AccountId
 
 
 @router.post("/results")
-async def report_results(body: BatchResultsIn, account_id: AccountId,
-                         runtime: RuntimeDep) -> dict[str, Any]:
+async def report_results(
+    body: BatchResultsIn, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     """Report many results in one transaction; each item succeeds or fails on its own."""
     items = [(item.execution_id, item) for item in body.results]
     return {"data": await _report(runtime, account_id, items)}
 
 
 @router.post("/executions/{execution_id}/heartbeat")
-async def heartbeat(execution_id: str, account_id: AccountId,
-                    runtime: RuntimeDep) -> dict[str, Any]:
+async def heartbeat(
+    execution_id: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
     """Extend the lease. ``cancel_requested: true`` tells the worker to stop."""
     now = runtime.clock.now()
     async with runtime.db.transaction() as conn:
@@ -142,5 +153,7 @@ async def heartbeat(execution_id: str, account_id: AccountId,
             f"execution {execution_id} is no longer running (it is {state['status']})",
             details={"status": state["status"]},
         )
-    return {"lease_expires_at": iso(state["lease_expires_at"]),
-            "cancel_requested": bool(state["cancel_requested"])}
+    return {
+        "lease_expires_at": iso(state["lease_expires_at"]),
+        "cancel_requested": bool(state["cancel_requested"]),
+    }

@@ -1,0 +1,181 @@
+"""Schedules through the API: create, read, list, upsert, patch, states, trigger, upcoming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chronos.server.engine.scheduler import Scheduler
+
+HOURLY = {
+    "name": "Hourly tenant sync",
+    "handler": "sync-tenant",
+    "interval": {"value": 1, "unit": "hour"},
+    "payload": {"full": False},
+}
+
+
+async def create(client, **body: Any) -> dict[str, Any]:
+    response = await client.post("/v1/schedules", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_seed_000_interval_schedule_is_created_with_defaults(client):
+    schedule = await create(client, **HOURLY)
+    assert schedule["id"].startswith("sch_")
+    assert schedule["interval"] == {"value": 1, "unit": "hour"}
+    assert (schedule["state"], schedule["version"]) == ("enabled", 1)
+    assert (schedule["timeout"], schedule["max_retries"], schedule["concurrency"]) == (
+        30,
+        3,
+        "forbid",
+    )
+    assert schedule["next_run_at"] == "2026-03-01T13:00:00Z"
+    assert schedule["last_run_at"] is None
+
+
+async def test_cron_runs_in_its_timezone(client):
+    schedule = await create(
+        client, name="backup", handler="b", cron="0 2 * * *", timezone="America/New_York"
+    )
+    assert schedule["next_run_at"] == "2026-03-02T07:00:00Z"
+
+
+async def test_plural_units_and_every_alias(client):
+    hours = await create(client, name="a", handler="h", interval={"value": 2, "unit": "hours"})
+    every = await create(client, name="b", handler="h", schedule="@every 90s")
+    assert hours["interval"] == {"value": 2, "unit": "hour"}
+    assert every["interval"] == {"value": 90, "unit": "second"}
+    assert every["next_run_at"] == "2026-03-01T12:01:30Z"
+
+
+async def test_get_by_id_and_by_name(client):
+    schedule = await create(client, **HOURLY)
+    by_id = (await client.get(f"/v1/schedules/{schedule['id']}")).json()
+    by_name = (await client.get("/v1/schedules/Hourly tenant sync")).json()
+    assert by_id == by_name == schedule
+
+
+async def test_list_filters_by_state_handler_and_tags(client):
+    await create(
+        client, name="a", handler="h1", cron="* * * * *", tags={"team": "backend", "env": "prod"}
+    )
+    await create(
+        client, name="b", handler="h1", cron="* * * * *", tags={"team": "backend", "env": "dev"}
+    )
+    await create(client, name="c", handler="h2", cron="* * * * *", enabled=False)
+
+    async def names(**params: str) -> list[str]:
+        data = (await client.get("/v1/schedules", params=params)).json()["data"]
+        return sorted(s["name"] for s in data)
+
+    assert await names() == ["a", "b", "c"]
+    assert await names(handler="h1") == ["a", "b"]
+    assert await names(state="disabled") == ["c"]
+    assert await names(**{"tag.team": "backend"}) == ["a", "b"]
+    assert await names(**{"tag.team": "backend", "tag.env": "prod"}) == ["a"]
+    assert await names(**{"tag.team": "frontend"}) == []
+
+
+async def test_cursor_pagination_returns_every_schedule_once(client):
+    for index in range(5):
+        await create(client, name=f"s{index}", handler="h", cron="* * * * *")
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/schedules", params=params)).json()
+        seen += [s["name"] for s in page["data"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"s{i}" for i in range(5)]
+    assert pages == 3
+
+
+async def test_put_upsert_creates_then_updates_and_ignores_unchanged(client):
+    body = {"handler": "h", "cron": "0 * * * *"}
+    first = await client.put("/v1/schedules/declared", json=body)
+    assert first.status_code == 201
+    same = await client.put("/v1/schedules/declared", json=body)
+    assert same.status_code == 200
+    assert same.json()["version"] == 1
+    changed = await client.put("/v1/schedules/declared", json={**body, "cron": "30 * * * *"})
+    assert changed.status_code == 200
+    assert changed.json()["version"] == 2
+    assert changed.json()["next_run_at"] == "2026-03-01T12:30:00Z"
+
+
+async def test_patch_makes_a_new_version_and_recomputes_next_run(client):
+    schedule = await create(client, **HOURLY)
+    patched = await client.patch(
+        f"/v1/schedules/{schedule['id']}", json={"cron": "*/5 * * * *", "description": "faster"}
+    )
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["version"], body["cron"], body["interval"]) == (2, "*/5 * * * *", None)
+    assert body["description"] == "faster"
+    assert body["next_run_at"] == "2026-03-01T12:05:00Z"
+    assert body["payload"] == {"full": False}
+
+
+async def test_rename_to_a_taken_name_is_a_conflict(client):
+    await create(client, name="a", handler="h", cron="* * * * *")
+    await create(client, name="b", handler="h", cron="* * * * *")
+    response = await client.patch("/v1/schedules/b", json={"name": "a"})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "name_conflict"
+
+
+async def test_delete(client):
+    schedule = await create(client, **HOURLY)
+    assert (await client.delete(f"/v1/schedules/{schedule['id']}")).status_code == 204
+    assert (await client.get(f"/v1/schedules/{schedule['id']}")).status_code == 404
+
+
+async def test_pause_resume_disable_enable(client, runtime, clock):
+    schedule = await create(
+        client, name="tick", handler="h", interval={"value": 1, "unit": "second"}
+    )
+    paused = (await client.post("/v1/schedules/tick/pause")).json()
+    assert (paused["state"], paused["next_run_at"]) == ("paused", None)
+    clock.advance(seconds=10)
+    assert (await Scheduler(runtime.db, clock, runtime.notifier).run_once()).fired == 0
+    resumed = (await client.post("/v1/schedules/tick/resume")).json()
+    assert resumed["state"] == "enabled"
+    assert resumed["next_run_at"] == "2026-03-01T12:00:11Z"
+    disabled = (await client.post(f"/v1/schedules/{schedule['id']}/disable")).json()
+    assert (disabled["state"], disabled["enabled"]) == ("disabled", False)
+    enabled = (await client.post(f"/v1/schedules/{schedule['id']}/enable")).json()
+    assert (enabled["state"], enabled["enabled"]) == ("enabled", True)
+
+
+async def test_trigger_runs_now_whatever_the_state(client):
+    await create(client, name="tick", handler="h", cron="0 0 1 1 *")
+    await client.post("/v1/schedules/tick/pause")
+    job = await client.post("/v1/schedules/tick/trigger")
+    assert job.status_code == 201
+    assert (job.json()["trigger"], job.json()["status"]) == ("manual", "ready")
+    claim = await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
+    assert [j["id"] for j in claim.json()["jobs"]] == [job.json()["id"]]
+
+
+async def test_upcoming_lists_the_next_fire_times(client):
+    await create(client, name="q", handler="h", cron="*/15 * * * *")
+    upcoming = (await client.get("/v1/schedules/q/upcoming", params={"count": 5})).json()
+    assert upcoming["data"] == [
+        "2026-03-01T12:15:00Z",
+        "2026-03-01T12:30:00Z",
+        "2026-03-01T12:45:00Z",
+        "2026-03-01T13:00:00Z",
+        "2026-03-01T13:15:00Z",
+    ]
+
+
+async def test_fired_jobs_update_last_run(client, runtime, clock):
+    await create(client, name="tick", handler="h", interval={"value": 1, "unit": "second"})
+    clock.advance(seconds=1)
+    await Scheduler(runtime.db, clock, runtime.notifier).run_once()
+    schedule = (await client.get("/v1/schedules/tick")).json()
+    assert schedule["last_run_at"] == "2026-03-01T12:00:01Z"
+    assert schedule["next_run_at"] == "2026-03-01T12:00:02Z"
