@@ -441,3 +441,29 @@ async def test_tls_failure_is_retried_with_a_plain_message(client, endpoint, dis
     assert detail["status"] == "pending"
     assert detail["last_error"]["type"] == "tls"
     assert detail["last_error"]["message"].startswith(f"TLS error with 127.0.0.1:{endpoint.port}")
+
+
+async def test_push_concurrency_bounds_requests_in_flight(client, endpoint, runtime):
+    release = asyncio.Event()
+
+    async def held(_: Request) -> Response:
+        await asyncio.wait_for(release.wait(), 10)
+        return Response(status_code=200)
+
+    endpoint.route("/held", held)
+    narrow = Dispatcher(runtime.db, runtime.clock, runtime.notifier, concurrency=2)
+    try:
+        jobs = [await push_job(client, endpoint.url("/held")) for _ in range(5)]
+        for _ in range(3):
+            await narrow.run_once()
+        assert len(narrow.in_flight) == 2
+        statuses = [(await get_job(client, j["id"]))["status"] for j in jobs]
+        assert sorted(statuses) == ["queued", "queued", "queued", "running", "running"]
+        release.set()
+        for _ in range(5):
+            await narrow.wait_idle()
+            await narrow.run_once()
+        await narrow.wait_idle()
+        assert [(await get_job(client, j["id"]))["status"] for j in jobs] == ["completed"] * 5
+    finally:
+        await narrow.close()
