@@ -264,3 +264,20 @@ async def test_operations_endpoints(client):
     for path in ["/health", "/ready", "/openapi.json", "/docs"]:
         response = await client.get(path, headers={"Authorization": ""})
         assert response.status_code == 200, path
+
+
+async def test_metrics_count_created_and_claimed_jobs(client):
+    def sample(text: str, name: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = (await client.get("/metrics")).text
+    await create(client, handler="h")
+    await claim(client)
+    after = (await client.get("/metrics")).text
+    created = 'chronos_jobs_created_total{trigger="api"}'
+    assert sample(after, created) == sample(before, created) + 1
+    claimed = "chronos_jobs_claimed_total"
+    assert sample(after, claimed) == sample(before, claimed) + 1

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from chronos.server import metrics
 from chronos.server.api.deps import AccountId, Limit, RuntimeDep, tag_filters
 from chronos.server.api.presenters import execution_out, job_out, page_out
 from chronos.server.engine.admission import admitted_status
@@ -61,6 +62,7 @@ def _job_row(runtime: Runtime, account_id: str, body: JobIn, now: datetime) -> d
 
 
 def _announce(runtime: Runtime, rows: list[dict[str, Any]]) -> None:
+    metrics.JOBS_CREATED.labels(rows[0]["trigger"]).inc(len(rows))
     runtime.notifier.jobs_ready_many(rows)
     if any(r["status"] == JobStatus.PENDING for r in rows):
         runtime.notifier.pending_changed()
@@ -183,7 +185,7 @@ async def retry_job(job_id: str, account_id: AccountId, runtime: RuntimeDep) -> 
                 f"only failed or canceled jobs can be retried; this one is {existing['status']}",
                 details={"status": existing["status"]},
             )
-    _announce(runtime, [job])
+    runtime.notifier.jobs_ready_many([job])
     return job_out(job)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chronos.server import metrics
 from chronos.server.api.deps import AccountId, Limit, RuntimeDep, tag_filters
 from chronos.server.api.presenters import job_out, page_out, schedule_out
 from chronos.server.engine.admission import admitted_status, job_row_from_schedule
@@ -284,6 +285,7 @@ async def trigger_schedule(
         )
         await job_store.job_insert_many(conn, [job])
     runtime.notifier.jobs_ready_many([job])
+    metrics.JOBS_CREATED.labels("manual").inc()
     return job_out(job)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from chronos.server import metrics
 from chronos.server.api.deps import AccountId, RuntimeDep
 from chronos.server.api.presenters import claimed_job_out
 from chronos.server.engine.outcomes import Ending, apply_endings
@@ -44,6 +45,7 @@ async def claim_jobs(
                     now=runtime.clock.now(),
                 )
             if claimed:
+                metrics.JOBS_CLAIMED.inc(len(claimed))
                 return {"jobs": [claimed_job_out(job) for job in claimed]}
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from chronos.server import metrics
 from chronos.server.clock import Clock
 from chronos.server.engine.notifier import Notifier
 from chronos.server.engine.outcomes import Ending, apply_endings
@@ -174,6 +175,10 @@ class Dispatcher(Service):
             success_codes=job["delivery"]["http"]["success_codes"],
             now=self.clock.now(),
         )
+        metrics.PUSH_REQUESTS.labels(
+            str(result.http_status) if result.http_status else (result.error or {}).get("type")
+        ).inc()
+        metrics.PUSH_DURATION.observe(duration_ms / 1000)
         await self._record(job, result, duration_ms)
 
     async def _record(self, job: dict[str, Any], result: PushResult, duration_ms: int) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chronos.server import metrics
 from chronos.server.engine.retry import RetryPolicy
 from chronos.server.engine.states import ExecutionStatus, JobStatus
 from chronos.server.store import executions as execution_store
@@ -115,6 +116,8 @@ async def apply_endings(conn: AsyncConnection, endings: list[Ending], now: datet
         ],
     )
     outcomes = [job_outcome(e, now) for e in endings]
+    for ending in endings:
+        metrics.EXECUTIONS_FINISHED.labels(ending.status.value).inc()
     await job_store.job_apply_outcomes(conn, outcomes)
     last_status: dict[str, str] = {}
     for ending, outcome in zip(endings, outcomes, strict=True):

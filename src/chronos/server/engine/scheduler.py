@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chronos.server import metrics
 from chronos.server.clock import Clock
 from chronos.server.engine.admission import admit_fired
 from chronos.server.engine.notifier import Notifier
@@ -76,6 +77,12 @@ class Scheduler(Service):
         outcome.fired = sum(1 for j in admitted_jobs if j["status"] not in ("skipped", "canceled"))
         outcome.skipped = len(admitted_jobs) - outcome.fired
         self.notifier.jobs_ready_many(admitted_jobs)
+        metrics.SLOTS_FIRED.inc(outcome.fired)
+        metrics.SLOTS_SKIPPED.inc(outcome.skipped)
+        metrics.SLOTS_MISSED.inc(outcome.missed)
+        metrics.JOBS_CREATED.labels("schedule").inc(len(admitted_jobs))
+        for job in admitted_jobs:
+            metrics.FIRE_LAG.observe(max(0.0, (now - job["scheduled_for"]).total_seconds()))
         if outcome.missed:
             log.info("misfire: %d slot(s) not run under their misfire policy", outcome.missed)
         return outcome
