@@ -179,3 +179,15 @@ async def test_fired_jobs_update_last_run(client, runtime, clock):
     schedule = (await client.get("/v1/schedules/tick")).json()
     assert schedule["last_run_at"] == "2026-03-01T12:00:01Z"
     assert schedule["next_run_at"] == "2026-03-01T12:00:02Z"
+
+
+async def test_concurrent_put_of_a_new_name_creates_it_once(client):
+    import asyncio
+
+    body = {"handler": "h", "cron": "0 * * * *"}
+    responses = await asyncio.gather(
+        *(client.put("/v1/schedules/declared-everywhere", json=body) for _ in range(6))
+    )
+    assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
+    listing = (await client.get("/v1/schedules")).json()["data"]
+    assert [(s["name"], s["version"]) for s in listing] == [("declared-everywhere", 1)]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server import metrics
@@ -95,10 +96,8 @@ async def _apply_spec(
     try:
         async with conn.begin_nested():
             await schedule_store.schedule_update(conn, row["id"], values)
-    except Exception as exc:  # the only constraint a rename can break is the name's
-        if spec["name"] != row["name"]:
-            raise NameConflict(f"a schedule named {spec['name']!r} already exists") from exc
-        raise
+    except IntegrityError as exc:  # the only constraint a change can break is the name's
+        raise NameConflict(f"a schedule named {spec['name']!r} already exists") from exc
     return {**row, **values}
 
 
@@ -148,10 +147,14 @@ async def upsert_schedule(
         if row is not None and row["name"] != name:
             row = None  # the path named an id; PUT works by name only
         if row is None:
-            row = _new_row(account_id, spec, now)
-            await schedule_store.schedule_insert(conn, row)
-            response.status_code = 201
-        elif row["spec"] != spec:
+            try:
+                row = _new_row(account_id, spec, now)
+                await schedule_store.schedule_insert(conn, row)
+                response.status_code = 201
+            except NameConflict:
+                # Another instance declared it at the same moment: update theirs instead.
+                row = await _load(conn, account_id, name, for_update=True)
+        if response.status_code != 201 and row["spec"] != spec:
             row = await _apply_spec(conn, row, spec, now)
     runtime.notifier.schedules_changed()
     return schedule_out(row)

@@ -19,7 +19,7 @@ from chronos.server.clock import Clock
 from chronos.server.engine.admission import admit_fired
 from chronos.server.engine.notifier import Notifier
 from chronos.server.engine.service import Service
-from chronos.server.engine.timing import MisfirePolicy, plan_fires
+from chronos.server.engine.timing import FirePlan, MisfirePolicy, plan_fires
 from chronos.server.schemas import schedule_trigger, schedule_window
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database
@@ -58,7 +58,13 @@ class Scheduler(Service):
             fired: list[tuple[dict[str, Any], datetime]] = []
             advances = []
             for schedule in due:
-                plan = self._plan(schedule, now)
+                try:
+                    plan = self._plan(schedule, now)
+                except Exception:
+                    # One broken schedule (say, a timezone gone from tzdata) must not stop the
+                    # others: log it and look at it again in a minute.
+                    log.exception("cannot plan schedule %s; retrying in 60s", schedule["id"])
+                    plan = FirePlan([], now + timedelta(seconds=60))
                 outcome.missed += plan.missed
                 fired.extend((schedule, slot) for slot in plan.slots)
                 advances.append(
@@ -87,7 +93,7 @@ class Scheduler(Service):
             log.info("misfire: %d slot(s) not run under their misfire policy", outcome.missed)
         return outcome
 
-    def _plan(self, schedule: dict[str, Any], now: datetime) -> Any:
+    def _plan(self, schedule: dict[str, Any], now: datetime) -> FirePlan:
         spec = schedule["spec"]
         return plan_fires(
             schedule_trigger(spec, schedule["created_at"]),
