@@ -191,3 +191,61 @@ async def test_concurrent_put_of_a_new_name_creates_it_once(client):
     assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
     listing = (await client.get("/v1/schedules")).json()["data"]
     assert [(s["name"], s["version"]) for s in listing] == [("declared-everywhere", 1)]
+
+
+async def test_every_configuration_change_is_a_version_and_rollback_restores_one(client):
+    await create(client, name="v", handler="h", cron="0 * * * *")
+    await client.patch("/v1/schedules/v", json={"cron": "30 * * * *"})
+    await client.post("/v1/schedules/v/pause")  # a state change, not a configuration change
+    await client.put("/v1/schedules/v", json={"handler": "h2", "cron": "30 * * * *"})
+    versions = (await client.get("/v1/schedules/v/versions")).json()["data"]
+    assert [v["version"] for v in versions] == [3, 2, 1]
+    assert [v["config"]["cron"] for v in versions] == ["30 * * * *", "30 * * * *", "0 * * * *"]
+    one = (await client.get("/v1/schedules/v/versions/1")).json()
+    assert (one["config"]["handler"], one["config"]["cron"]) == ("h", "0 * * * *")
+    restored = (await client.post("/v1/schedules/v/rollback/1")).json()
+    assert (restored["version"], restored["cron"], restored["handler"]) == (4, "0 * * * *", "h")
+    assert restored["state"] == "paused"
+    missing = await client.post("/v1/schedules/v/rollback/99")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "version_not_found"
+    assert (await client.get("/v1/schedules/v")).json()["version"] == 4
+
+
+async def test_push_schedule_can_be_patched_and_rolled_back(client):
+    await create(
+        client,
+        name="hook",
+        cron="0 * * * *",
+        webhook={"url": "http://127.0.0.1:9/x", "success_codes": [201, "2xx"]},
+    )
+    patched = await client.patch("/v1/schedules/hook", json={"description": "d"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["delivery"]["http"]["success_codes"] == ["201", "200-299"]
+    assert (await client.post("/v1/schedules/hook/rollback/1")).json()["version"] == 3
+
+
+async def test_success_rate_over_recent_jobs(client, runtime, clock):
+    await create(
+        client,
+        name="rate",
+        handler="h",
+        interval={"value": 1, "unit": "second"},
+        concurrency="allow",
+        max_retries=0,
+    )
+    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    for outcome in ["completed", "completed", "completed", "failed"]:
+        clock.advance(seconds=1)
+        await scheduler.run_once()
+        [job] = (
+            await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
+        ).json()["jobs"]
+        await client.post(
+            f"/v1/worker/executions/{job['execution_id']}/result", json={"status": outcome}
+        )
+    schedule = (await client.get("/v1/schedules/rate")).json()
+    assert schedule["success_rate"] == 0.75
+    assert schedule["last_status"] == "failed"
+    listed = (await client.get("/v1/schedules")).json()["data"][0]
+    assert listed["success_rate"] == 0.75

@@ -234,10 +234,8 @@ def _retry_settings(options: JobOptions) -> tuple[int, dict[str, float]]:
     )
 
 
-def _success_codes(codes: list[int | str] | None) -> list[list[int]]:
-    """``[200, "2xx", "200-299"]`` → ``[[200, 200], [200, 299], [200, 299]]``."""
-    if codes is None:
-        return [[200, 299]]
+def success_code_ranges(codes: list[int | str]) -> list[tuple[int, int]]:
+    """``[204, "2xx", "200-201"]`` → ``[(204, 204), (200, 299), (200, 201)]``."""
     ranges = []
     for code in codes:
         text = str(code).strip().lower()
@@ -251,8 +249,14 @@ def _success_codes(codes: list[int | str] | None) -> list[list[int]]:
             raise ValidationFailed(f'invalid success code {code!r}: use 204, "2xx" or "200-299"')
         if not 100 <= low <= high <= 599:
             raise ValidationFailed(f"invalid success code {code!r}: codes run from 100 to 599")
-        ranges.append([low, high])
+        ranges.append((low, high))
     return ranges
+
+
+def _success_codes(codes: list[int | str] | None) -> list[str]:
+    """The canonical form kept in a spec: ``["204", "200-299"]`` (valid input again)."""
+    ranges = success_code_ranges(codes if codes is not None else ["200-299"])
+    return [str(low) if low == high else f"{low}-{high}" for low, high in ranges]
 
 
 def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> dict[str, Any]:

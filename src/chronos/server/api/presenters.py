@@ -17,11 +17,10 @@ def retry_policy_out(policy: dict[str, Any], max_retries: int) -> dict[str, Any]
     }
 
 
-def schedule_out(row: dict[str, Any]) -> dict[str, Any]:
-    spec = row["spec"]
+def schedule_config_out(spec: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's configuration, as the user can send it back."""
     return {
-        "id": row["id"],
-        "name": row["name"],
+        "name": spec["name"],
         "description": spec["description"],
         "handler": spec["handler"],
         "cron": spec["cron"],
@@ -39,13 +38,32 @@ def schedule_out(row: dict[str, Any]) -> dict[str, Any]:
         "catchup_window": format_seconds(spec["catchup_window"]),
         "tags": spec["tags"],
         "enabled": spec["enabled"],
+    }
+
+
+def schedule_out(row: dict[str, Any], counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """A schedule with its state; ``counts`` are its recent completed/failed jobs."""
+    completed = (counts or {}).get("completed", 0)
+    finished = completed + (counts or {}).get("failed", 0)
+    return {
+        "id": row["id"],
+        **schedule_config_out(row["spec"]),
         "state": row["state"],
         "next_run_at": iso(row["next_run_at"]),
         "last_run_at": iso(row["last_run_at"]),
         "last_status": row["last_status"],
         "version": row["version"],
+        "success_rate": round(completed / finished, 4) if finished else None,
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+    }
+
+
+def schedule_version_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": row["version"],
+        "created_at": iso(row["created_at"]),
+        "config": schedule_config_out(row["spec"]),
     }
 
 

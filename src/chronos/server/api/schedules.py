@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server import metrics
 from chronos.server.api.deps import AccountId, Limit, RuntimeDep, tag_filters
-from chronos.server.api.presenters import job_out, page_out, schedule_out
+from chronos.server.api.presenters import (
+    job_out,
+    page_out,
+    schedule_out,
+    schedule_version_out,
+)
 from chronos.server.engine.admission import admitted_status, job_row_from_schedule
 from chronos.server.engine.states import ScheduleState, Trigger
 from chronos.server.engine.timing import upcoming
@@ -26,6 +31,7 @@ from chronos.server.schemas import (
     normalize_schedule,
     schedule_trigger,
     schedule_window,
+    validation_details,
 )
 from chronos.server.store import jobs as job_store
 from chronos.server.store import schedules as schedule_store
@@ -76,6 +82,14 @@ def _new_row(account_id: str, spec: dict[str, Any], now: datetime) -> dict[str, 
     }
 
 
+async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    """A new schedule and its version 1."""
+    await schedule_store.schedule_insert(conn, row)
+    await schedule_store.schedule_version_insert(
+        conn, row["id"], row["version"], row["spec"], row["created_at"]
+    )
+
+
 async def _apply_spec(
     conn: AsyncConnection, row: dict[str, Any], spec: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
@@ -98,6 +112,7 @@ async def _apply_spec(
             await schedule_store.schedule_update(conn, row["id"], values)
     except IntegrityError as exc:  # the only constraint a change can break is the name's
         raise NameConflict(f"a schedule named {spec['name']!r} already exists") from exc
+    await schedule_store.schedule_version_insert(conn, row["id"], values["version"], spec, now)
     return {**row, **values}
 
 
@@ -105,15 +120,13 @@ def _validate(runtime: Runtime, data: Any) -> dict[str, Any]:
     try:
         body = ScheduleIn.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed("invalid schedule", details=_errors(exc)) from exc
+        raise ValidationFailed("invalid schedule", details=validation_details(exc)) from exc
     return normalize_schedule(body, max_payload_bytes=runtime.settings.max_payload_bytes)
 
 
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
+async def _out(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any]:
+    rates = await schedule_store.schedule_success_rates(conn, [row["id"]])
+    return schedule_out(row, rates.get(row["id"]))
 
 
 @router.post("", status_code=201)
@@ -124,7 +137,7 @@ async def create_schedule(
     now = runtime.clock.now()
     row = _new_row(account_id, spec, now)
     async with runtime.db.transaction() as conn:
-        await schedule_store.schedule_insert(conn, row)
+        await _insert(conn, row)
     runtime.notifier.schedules_changed()
     return schedule_out(row)
 
@@ -149,15 +162,16 @@ async def upsert_schedule(
         if row is None:
             try:
                 row = _new_row(account_id, spec, now)
-                await schedule_store.schedule_insert(conn, row)
+                await _insert(conn, row)
                 response.status_code = 201
             except NameConflict:
                 # Another instance declared it at the same moment: update theirs instead.
                 row = await _load(conn, account_id, name, for_update=True)
         if response.status_code != 201 and row["spec"] != spec:
             row = await _apply_spec(conn, row, spec, now)
+        result = await _out(conn, row)
     runtime.notifier.schedules_changed()
-    return schedule_out(row)
+    return result
 
 
 @router.get("")
@@ -180,13 +194,14 @@ async def list_schedules(
             cursor=cursor,
             limit=limit,
         )
-    return page_out([schedule_out(r) for r in rows], next_cursor)
+        rates = await schedule_store.schedule_success_rates(conn, [r["id"] for r in rows])
+    return page_out([schedule_out(r, rates.get(r["id"])) for r in rows], next_cursor)
 
 
 @router.get("/{schedule}")
 async def get_schedule(schedule: str, account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.db.read() as conn:
-        return schedule_out(await _load(conn, account_id, schedule))
+        return await _out(conn, await _load(conn, account_id, schedule))
 
 
 @router.patch("/{schedule}")
@@ -207,8 +222,9 @@ async def patch_schedule(
         spec = _validate(runtime, {**base, **data})
         if spec != row["spec"]:
             row = await _apply_spec(conn, row, spec, now)
+        result = await _out(conn, row)
     runtime.notifier.schedules_changed()
-    return schedule_out(row)
+    return result
 
 
 @router.delete("/{schedule}", status_code=204)
@@ -238,10 +254,14 @@ async def _set_state(
             }
             if spec != row["spec"]:
                 values["version"] = row["version"] + 1
+                await schedule_store.schedule_version_insert(
+                    conn, row["id"], values["version"], spec, now
+                )
             await schedule_store.schedule_update(conn, row["id"], values)
             row = {**row, **values}
+        result = await _out(conn, row)
     runtime.notifier.schedules_changed()
-    return schedule_out(row)
+    return result
 
 
 @router.post("/{schedule}/pause")
@@ -317,3 +337,48 @@ async def upcoming_fires(
             schedule_trigger(spec, row["created_at"]), after, count, schedule_window(spec)
         )
     return {"data": [iso(t) for t in times]}
+
+
+async def _version(conn: AsyncConnection, schedule_id: str, version: int) -> dict[str, Any]:
+    row = await schedule_store.schedule_version_get(conn, schedule_id, version)
+    if row is None:
+        raise NotFound(f"schedule has no version {version}", code="version_not_found")
+    return row
+
+
+@router.get("/{schedule}/versions")
+async def list_versions(
+    schedule: str, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Every configuration the schedule has had, newest first."""
+    async with runtime.db.read() as conn:
+        row = await _load(conn, account_id, schedule)
+        versions = await schedule_store.schedule_version_list(conn, row["id"])
+    return page_out([schedule_version_out(v) for v in versions], None)
+
+
+@router.get("/{schedule}/versions/{version}")
+async def get_version(
+    schedule: str, version: int, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
+    async with runtime.db.read() as conn:
+        row = await _load(conn, account_id, schedule)
+        return schedule_version_out(await _version(conn, row["id"], version))
+
+
+@router.post("/{schedule}/rollback/{version}")
+async def rollback(
+    schedule: str, version: int, account_id: AccountId, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Restore version ``version``'s configuration as a new version (no-op if identical)."""
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as conn:
+        row = await _load(conn, account_id, schedule, for_update=True)
+        old = await _version(conn, row["id"], version)
+        # Re-validate: a configuration valid then is re-checked against today's rules.
+        spec = _validate(runtime, {k: v for k, v in old["spec"].items() if v is not None})
+        if spec != row["spec"]:
+            row = await _apply_spec(conn, row, spec, now)
+        result = await _out(conn, row)
+    runtime.notifier.schedules_changed()
+    return result

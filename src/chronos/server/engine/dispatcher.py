@@ -28,6 +28,7 @@ from chronos.server.engine.push import PushResult, build_request, send
 from chronos.server.engine.service import Service
 from chronos.server.engine.targets import guarded_client
 from chronos.server.ids import new_id
+from chronos.server.schemas import success_code_ranges
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store import signing as signing_store
@@ -172,7 +173,7 @@ class Dispatcher(Service):
             self.clients[self._next_client],
             request,
             timeout_seconds=job["timeout_seconds"],
-            success_codes=job["delivery"]["http"]["success_codes"],
+            success_codes=success_code_ranges(job["delivery"]["http"]["success_codes"]),
             now=self.clock.now(),
         )
         metrics.PUSH_REQUESTS.labels(

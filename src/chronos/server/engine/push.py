@@ -92,7 +92,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 def judge(
     status_code: int,
-    success_codes: list[list[int]],
+    success_codes: list[tuple[int, int]],
     excerpt: str,
     retry_after: str | None,
     now: datetime,
@@ -182,7 +182,7 @@ async def send(
     request: httpx.Request,
     *,
     timeout_seconds: float,
-    success_codes: list[list[int]],
+    success_codes: list[tuple[int, int]],
     now: datetime,
 ) -> tuple[PushResult, int]:
     """Send ``request``; the job's ``timeout`` bounds the whole exchange. Returns the result

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chronos.server.errors import NameConflict
 from chronos.server.store.dialect import skip_locked, tag_filter
 from chronos.server.store.pagination import page, split_page
-from chronos.server.store.tables import schedules
+from chronos.server.store.tables import jobs, schedule_versions, schedules
 from chronos.server.store.types import UTCDateTime
 
 
@@ -154,3 +154,69 @@ async def schedule_next_due_at(conn: AsyncConnection) -> datetime | None:
             )
         )
     ).scalar_one_or_none()
+
+
+async def schedule_version_insert(
+    conn: AsyncConnection, schedule_id: str, version: int, spec: dict[str, Any], now: datetime
+) -> None:
+    await conn.execute(
+        sa.insert(schedule_versions).values(
+            schedule_id=schedule_id, version=version, spec=spec, created_at=now
+        )
+    )
+
+
+async def schedule_version_list(conn: AsyncConnection, schedule_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        sa.select(schedule_versions)
+        .where(schedule_versions.c.schedule_id == schedule_id)
+        .order_by(schedule_versions.c.version.desc())
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def schedule_version_get(
+    conn: AsyncConnection, schedule_id: str, version: int
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            sa.select(schedule_versions).where(
+                schedule_versions.c.schedule_id == schedule_id,
+                schedule_versions.c.version == version,
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+# How many recent finished jobs a schedule's success rate looks at.
+SUCCESS_RATE_WINDOW = 20
+
+
+async def schedule_success_rates(
+    conn: AsyncConnection, schedule_ids: list[str]
+) -> dict[str, dict[str, int]]:
+    """Completed and failed counts among each schedule's last finished jobs (skipped and
+    canceled jobs do not count)."""
+    if not schedule_ids:
+        return {}
+    ranked = (
+        sa.select(
+            jobs.c.schedule_id,
+            jobs.c.status,
+            sa.func.row_number()
+            .over(partition_by=jobs.c.schedule_id, order_by=jobs.c.id.desc())
+            .label("recency"),
+        )
+        .where(jobs.c.schedule_id.in_(schedule_ids), jobs.c.status.in_(["completed", "failed"]))
+        .subquery()
+    )
+    rows = await conn.execute(
+        sa.select(ranked.c.schedule_id, ranked.c.status, sa.func.count())
+        .where(ranked.c.recency <= SUCCESS_RATE_WINDOW)
+        .group_by(ranked.c.schedule_id, ranked.c.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for schedule_id, status, count in rows:
+        counts.setdefault(schedule_id, {"completed": 0, "failed": 0})[status] = count
+    return counts

@@ -87,6 +87,18 @@ schedules = sa.Table(
     ),
 )
 
+schedule_versions = sa.Table(
+    "schedule_versions",
+    metadata,
+    sa.Column(
+        "schedule_id", ID, sa.ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("version", sa.Integer(), primary_key=True),
+    # The schedule's whole configuration as of this version (the ``spec`` it had).
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
 JOB_STATUSES = (
     "('pending', 'admitting', 'queued', 'ready', 'running', 'completed', 'failed', "
     "'canceled', 'skipped')"
