@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chronos.server.engine.scheduler import Scheduler
@@ -249,3 +250,122 @@ async def test_success_rate_over_recent_jobs(client, runtime, clock):
     assert schedule["last_status"] == "failed"
     listed = (await client.get("/v1/schedules")).json()["data"][0]
     assert listed["success_rate"] == 0.75
+
+
+async def fired_slots(client, name: str) -> list[str]:
+    schedule = (await client.get(f"/v1/schedules/{name}")).json()
+    jobs = (
+        await client.get("/v1/jobs", params={"schedule_id": schedule["id"], "limit": 500})
+    ).json()["data"]
+    return sorted(j["scheduled_for"] for j in jobs)
+
+
+async def test_misfire_run_all_catches_up_inside_the_window(client, runtime, clock):
+    await create(
+        client,
+        name="all",
+        handler="h",
+        interval={"value": 1, "unit": "minute"},
+        misfire_policy="run_all",
+        catchup_window="5m",
+        concurrency="allow",
+    )
+    clock.advance(hours=1, seconds=30)  # down for an hour
+    await Scheduler(runtime.db, clock, runtime.notifier).run_once()
+    assert await fired_slots(client, "all") == [
+        f"2026-03-01T12:{minute:02d}:00Z" for minute in range(56, 60)
+    ] + ["2026-03-01T13:00:00Z"]
+
+
+async def test_misfire_skip_drops_late_slots(client, runtime, clock):
+    await create(
+        client,
+        name="skip",
+        handler="h",
+        interval={"value": 1, "unit": "minute"},
+        misfire_policy="skip",
+    )
+    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    clock.advance(minutes=10, seconds=30)
+    await scheduler.run_once()
+    assert await fired_slots(client, "skip") == []
+    clock.set(clock.now().replace(second=0) + timedelta(minutes=1, seconds=1))
+    await scheduler.run_once()
+    assert await fired_slots(client, "skip") == ["2026-03-01T12:11:00Z"]
+
+
+async def test_start_and_end_window_bound_the_fires(client, runtime, clock):
+    schedule = await create(
+        client,
+        name="window",
+        handler="h",
+        concurrency="allow",
+        interval={"value": 10, "unit": "second"},
+        start_at="2026-03-01T12:00:05Z",
+        end_at="2026-03-01T12:00:25Z",
+    )
+    assert schedule["next_run_at"] == "2026-03-01T12:00:05Z"
+    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    for _ in range(6):
+        clock.advance(seconds=10)
+        await scheduler.run_once()
+    assert await fired_slots(client, "window") == [
+        "2026-03-01T12:00:05Z",
+        "2026-03-01T12:00:15Z",
+        "2026-03-01T12:00:25Z",
+    ]
+    finished = (await client.get("/v1/schedules/window")).json()
+    assert finished["next_run_at"] is None
+    assert (await client.get("/v1/schedules/window/upcoming")).json()["data"] == []
+
+
+async def test_interval_slots_do_not_drift_when_the_scheduler_is_late(client, runtime, clock):
+    await create(
+        client,
+        name="steady",
+        handler="h",
+        interval={"value": 1, "unit": "minute"},
+        concurrency="allow",
+    )
+    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    for lateness in (0.9, 0.2, 0.7):
+        clock.set(
+            clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1, seconds=lateness)
+        )
+        await scheduler.run_once()
+    assert await fired_slots(client, "steady") == [
+        "2026-03-01T12:01:00Z",
+        "2026-03-01T12:02:00Z",
+        "2026-03-01T12:03:00Z",
+    ]
+
+
+async def test_seconds_field_cron_fires_every_ten_seconds(client, runtime, clock):
+    await create(client, name="tens", handler="h", cron="*/10 * * * * *", concurrency="allow")
+    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    for _ in range(3):
+        clock.advance(seconds=10)
+        await scheduler.run_once()
+    assert await fired_slots(client, "tens") == [
+        "2026-03-01T12:00:10Z",
+        "2026-03-01T12:00:20Z",
+        "2026-03-01T12:00:30Z",
+    ]
+
+
+async def test_spring_forward_daily_job_fires_once_after_the_gap(client, runtime, clock):
+    clock.set(datetime(2026, 3, 7, 12, tzinfo=UTC))
+    await create(
+        client,
+        name="dst",
+        handler="h",
+        cron="30 2 * * *",
+        timezone="America/New_York",
+        concurrency="allow",
+    )
+    upcoming = (await client.get("/v1/schedules/dst/upcoming", params={"count": 3})).json()
+    assert upcoming["data"] == [
+        "2026-03-08T07:00:00Z",
+        "2026-03-09T06:30:00Z",
+        "2026-03-10T06:30:00Z",
+    ]

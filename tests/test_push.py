@@ -467,3 +467,42 @@ async def test_push_concurrency_bounds_requests_in_flight(client, endpoint, runt
         assert [(await get_job(client, j["id"]))["status"] for j in jobs] == ["completed"] * 5
     finally:
         await narrow.close()
+
+
+async def test_replace_policy_aborts_the_running_push_request(
+    client, endpoint, dispatcher, runtime
+):
+    async def hang(request: Request) -> Response:
+        for _ in range(1000):
+            if await request.is_disconnected():
+                endpoint.disconnected.append("/replace")
+                break
+            await asyncio.sleep(0.01)
+        return Response(status_code=200)
+
+    endpoint.route("/replace", hang)
+    await client.post(
+        "/v1/schedules",
+        json={
+            "name": "replacing",
+            "interval": {"value": 1, "unit": "second"},
+            "concurrency": "replace",
+            "timeout": 20,
+            "webhook": {"url": endpoint.url("/replace")},
+        },
+    )
+    scheduler = Scheduler(runtime.db, runtime.clock, runtime.notifier)
+    runtime.clock.advance(seconds=1)
+    await scheduler.run_once()
+    await dispatcher.run_once()
+    [first] = list(dispatcher.in_flight.values())
+    for _ in range(500):
+        if endpoint.received:
+            break
+        await asyncio.sleep(0.01)
+    runtime.clock.advance(seconds=1)
+    await scheduler.run_once()
+    await asyncio.wait_for(asyncio.gather(first, return_exceptions=True), 5)
+    assert first.cancelled()
+    jobs = (await client.get("/v1/jobs")).json()["data"]
+    assert [j["status"] for j in jobs] == ["queued", "canceled"]

@@ -88,6 +88,11 @@ class CronTrigger:
             probe = CronSim(normalized, datetime(2000, 1, 1, tzinfo=tz))
             next(probe)
         except CronSimError as exc:
+            if _fires_with_any_month(normalized, tz):
+                raise TimingError(
+                    f"cron expression {expression!r} never fires: its day of month does not "
+                    "exist in the months it names"
+                ) from exc
             raise TimingError(f"invalid cron expression {expression!r}: {exc}") from exc
         except StopIteration as exc:  # pragma: no cover - cronsim raises CronSimError instead
             raise TimingError(f"cron expression {expression!r} never fires") from exc
@@ -112,6 +117,18 @@ class CronTrigger:
             if fire_utc <= at_or_before:
                 return fire_utc
         return None  # pragma: no cover
+
+
+def _fires_with_any_month(expression: str, tz: ZoneInfo) -> bool:
+    """True if the expression is valid once its month field is ``*`` (so only the day/month
+    combination, like February 31st, is impossible)."""
+    fields = expression.split(" ")
+    fields[-2] = "*"
+    try:
+        CronSim(" ".join(fields), datetime(2000, 1, 1, tzinfo=tz))
+    except CronSimError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
