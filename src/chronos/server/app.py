@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,6 +37,7 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    503: "unavailable",
 }
 
 
@@ -62,8 +65,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         dependencies=[Depends(require_json_body)],
     )
     app.state.runtime = runtime
-    for module in (ops, keys, signing, schedules, jobs, worker):
-        app.include_router(module.router)
+    app.include_router(ops.router)
+    if "api" in runtime.settings.roles:
+        for module in (keys, signing, schedules, jobs, worker):
+            app.include_router(module.router)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     _install_error_handlers(app)
     return app
@@ -96,6 +101,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    @app.exception_handler(OSError)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return error_response(
+            503, "database_unavailable", "the database is unreachable; retry shortly"
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return error_response(
+                503, "database_unavailable", "the database is unreachable; retry shortly"
+            )
+        log.exception("database error")
+        return error_response(500, "internal_error", "internal error; see the server log")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

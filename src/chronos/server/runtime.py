@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from chronos.server.clock import Clock, SystemClock
 from chronos.server.config import Settings
 from chronos.server.engine.admission import AdmissionService
+from chronos.server.engine.cluster import PgBridge
 from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
 from chronos.server.engine.notifier import Notifier
@@ -49,6 +50,7 @@ class Runtime:
         self.services: list[Service] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self.bootstrap_key: str | None = None
+        self.bridge: PgBridge | None = None
         self.key_cache = KeyCache()
         self.on_started = on_started
 
@@ -79,8 +81,12 @@ class Runtime:
         )
         self.services = self.build_services()
         if self.run_services:
-            for service in self.services:
-                task = asyncio.create_task(service.run(), name=f"chronos:{service.name}")
+            runners: list[Any] = list(self.services)
+            if not self.db.is_sqlite:
+                self.bridge = PgBridge(self.db.url, self.notifier)
+                runners.append(self.bridge)
+            for runner in runners:
+                task = asyncio.create_task(runner.run(), name=f"chronos:{runner.name}")
                 task.add_done_callback(_report_exit)
                 self._tasks.append(task)
         if self.on_started is not None:

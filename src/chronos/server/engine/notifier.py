@@ -1,8 +1,12 @@
-"""In-process wake-ups: nothing in the engine polls the database in a tight loop.
+"""Wake-ups: nothing in the engine polls the database in a tight loop.
 
 A claim long-poll waits on an event for its (account, handler) pairs; whoever makes a job
-claimable sets it. The scheduler and the admission service have their own events, set when a
-schedule changes or a job is given a new ``run_at``.
+claimable sets it. The scheduler, the admission service and the dispatcher have their own
+events, set when a schedule changes, a job gets a new ``run_at`` or a push job is queued.
+
+Every event also goes to ``broadcast`` when one is attached: in a cluster, the PostgreSQL
+bridge (:mod:`chronos.server.engine.cluster`) carries it to the other nodes with
+``NOTIFY``, and hands what they send to :meth:`Notifier.receive`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+
+# A wake-up as it travels between nodes: (kind, account id, handler or job id).
+Message = tuple[str, str, str]
 
 
 class Notifier:
@@ -20,6 +27,7 @@ class Notifier:
         self.lease_wakeup = asyncio.Event()
         self.dispatch_wakeup = asyncio.Event()
         self._cancel_listeners: list[Callable[[str], None]] = []
+        self.broadcast: Callable[[Message], None] | None = None
 
     @contextmanager
     def waiting_for_jobs(self, account_id: str, handlers: Iterable[str]) -> Iterator[asyncio.Event]:
@@ -39,36 +47,53 @@ class Notifier:
                         del self._claim_waiters[key]
 
     def jobs_ready(self, account_id: str, handler: str | None) -> None:
-        for event in self._claim_waiters.get((account_id, handler or ""), ()):
-            event.set()
+        self._send(("ready", account_id, handler or ""))
 
     def jobs_ready_many(self, rows: Iterable[dict]) -> None:
         """Wake whoever takes these jobs next: claimers for ``ready``, the dispatcher for
         ``queued``."""
-        seen = set()
+        seen: set[Message] = set()
         for row in rows:
             status = row.get("status", "ready")
             if status == "queued":
-                self.dispatch_wakeup.set()
-            if status != "ready":
-                continue
-            key = (row["account_id"], row["handler"])
-            if key not in seen:
-                seen.add(key)
-                self.jobs_ready(*key)
+                seen.add(("queued", "", ""))
+            elif status == "ready":
+                seen.add(("ready", row["account_id"], row["handler"] or ""))
+        for message in seen:
+            self._send(message)
 
     def on_job_canceled(self, listener: Callable[[str], None]) -> None:
         self._cancel_listeners.append(listener)
 
     def job_canceled(self, job_id: str) -> None:
-        for listener in self._cancel_listeners:
-            listener(job_id)
+        self._send(("canceled", "", job_id))
 
     def schedules_changed(self) -> None:
-        self.scheduler_wakeup.set()
+        self._send(("schedules", "", ""))
 
     def pending_changed(self) -> None:
-        self.admission_wakeup.set()
+        self._send(("pending", "", ""))
+
+    def _send(self, message: Message) -> None:
+        self.receive(message)
+        if self.broadcast is not None:
+            self.broadcast(message)
+
+    def receive(self, message: Message) -> None:
+        """Act on a wake-up, from this node or another."""
+        kind, account_id, key = message
+        if kind == "ready":
+            for event in self._claim_waiters.get((account_id, key), ()):
+                event.set()
+        elif kind == "queued":
+            self.dispatch_wakeup.set()
+        elif kind == "schedules":
+            self.scheduler_wakeup.set()
+        elif kind == "pending":
+            self.admission_wakeup.set()
+        elif kind == "canceled":
+            for listener in self._cancel_listeners:
+                listener(key)
 
     @property
     def claim_waiter_count(self) -> int:

@@ -51,7 +51,8 @@ class Service(ABC):
                 raise
             except Exception:
                 failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                # Short cap: after a database outage, work resumes within seconds.
+                delay = min(5.0, 0.25 * 2 ** min(failures, 6))
                 log.exception(
                     "%s failed (%d in a row); retrying in %.1fs", self.name, failures, delay
                 )

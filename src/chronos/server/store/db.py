@@ -38,8 +38,9 @@ def normalize_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, url: str | None = None) -> None:
         self.engine = engine
+        self.url = url or engine.url.render_as_string(hide_password=False)
         self.dialect = engine.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -55,7 +56,7 @@ class Database:
         engine = create_async_engine(async_url, **kwargs)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
-        return cls(engine)
+        return cls(engine, url)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
