@@ -213,3 +213,22 @@ def test_outcome_non_retryable_is_terminal(clock):
 
 def test_outcome_user_retry_starts_a_new_round(clock):
     assert job_outcome(_ending(5, retry_base=4), clock.now())["status"] == "pending"
+
+
+async def test_pruner_deletes_old_finished_jobs_in_batches(client, runtime, clock):
+    from chronos.server.engine.maintenance.pruner import Pruner
+
+    old = [(await client.post("/v1/jobs", json={"handler": "h"})).json() for _ in range(3)]
+    for job in old:
+        await client.post(f"/v1/jobs/{job['id']}/cancel")
+    kept_running = (await client.post("/v1/jobs", json={"handler": "h"})).json()
+    clock.advance(days=8)
+    recent = (await client.post("/v1/jobs", json={"handler": "x"})).json()
+    await client.post(f"/v1/jobs/{recent['id']}/cancel")
+    pruner = Pruner(runtime.db, clock, runtime.notifier, retention=timedelta(days=7), batch_size=2)
+    first = await pruner.run_once()
+    assert (first.deleted, pruner.has_more(first)) == (2, True)
+    assert (await pruner.run_once()).deleted == 1
+    assert (await pruner.run_once()).deleted == 0
+    remaining = {j["id"] for j in (await client.get("/v1/jobs")).json()["data"]}
+    assert remaining == {kept_running["id"], recent["id"]}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from chronos.server.durations import parse_duration
+
 ROLES = ("api", "scheduler", "dispatcher")
 DEFAULT_DATABASE_URL = "sqlite:///./chronos.db"
 
@@ -32,6 +34,8 @@ class Settings:
     push_concurrency: int = 100
     # Also refuse loopback and private addresses as push targets.
     push_block_private: bool = False
+    # Finished jobs older than this are pruned (with their executions).
+    retention_seconds: float = 7 * 86400
     migrate_on_start: bool = True
     log_level: str = "info"
 
@@ -47,6 +51,7 @@ class Settings:
             "max_payload_bytes": int(env.get("CHRONOS_MAX_PAYLOAD_BYTES", 256 * 1024)),
             "log_level": env.get("CHRONOS_LOG_LEVEL", "info"),
             "push_concurrency": int(env.get("CHRONOS_PUSH_CONCURRENCY", "100")),
+            "retention_seconds": parse_duration(env.get("CHRONOS_RETENTION", "7d")),
             "push_block_private": env.get("CHRONOS_PUSH_BLOCK_PRIVATE", "").lower()
             in ("1", "true", "yes", "on"),
         }

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,7 @@ from chronos.server.engine.admission import AdmissionService
 from chronos.server.engine.cluster import PgBridge
 from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
+from chronos.server.engine.maintenance.pruner import Pruner
 from chronos.server.engine.notifier import Notifier
 from chronos.server.engine.scheduler import Scheduler
 from chronos.server.engine.service import Service
@@ -61,6 +63,14 @@ class Runtime:
             services.append(Scheduler(self.db, self.clock, self.notifier))
             services.append(AdmissionService(self.db, self.clock, self.notifier))
             services.append(LeaseRescuer(self.db, self.clock, self.notifier))
+            services.append(
+                Pruner(
+                    self.db,
+                    self.clock,
+                    self.notifier,
+                    retention=timedelta(seconds=self.settings.retention_seconds),
+                )
+            )
         if "dispatcher" in roles:
             services.append(
                 Dispatcher(

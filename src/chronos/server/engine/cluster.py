@@ -111,7 +111,7 @@ class PgBridge:
             self.notifier.receive((kind, account_id, key))
 
     def _wake_everything(self) -> None:
-        for (account_id, handler) in list(self.notifier._claim_waiters):
+        for account_id, handler in list(self.notifier._claim_waiters):
             self.notifier.receive(("ready", account_id, handler))
         for kind in ("queued", "schedules", "pending"):
             self.notifier.receive((kind, "", ""))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.engine.states import (
     CANCELABLE_AT_ONCE,
+    FINAL_JOB_STATUSES,
     IN_FLIGHT_JOB_STATUSES,
     ExecutionStatus,
     JobStatus,
@@ -387,3 +388,18 @@ async def job_status_counts(conn: AsyncConnection, account_id: str) -> dict[str,
         .group_by(jobs.c.status)
     )
     return {status: count for status, count in rows}
+
+
+async def job_delete_finished_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` final jobs that finished before ``cutoff`` (their executions go
+    with them, by cascade). Returns how many were deleted."""
+    final = [s.value for s in FINAL_JOB_STATUSES]
+    batch = skip_locked(
+        conn,
+        sa.select(jobs.c.id)
+        .where(jobs.c.status.in_(final), jobs.c.finished_at < cutoff)
+        .order_by(jobs.c.finished_at)
+        .limit(limit),
+    ).scalar_subquery()
+    result = await conn.execute(sa.delete(jobs).where(jobs.c.id.in_(batch)))
+    return result.rowcount

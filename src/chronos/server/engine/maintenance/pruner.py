@@ -1,0 +1,50 @@
+"""The pruner: finished jobs (and, with them, their executions) older than the retention age
+are deleted in small batches, each its own short transaction, so no lock is held for long.
+
+Only final jobs go (completed, failed, canceled, skipped), judged by ``finished_at``. An
+idempotency key is freed when its job is pruned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from chronos.server.clock import Clock
+from chronos.server.engine.notifier import Notifier
+from chronos.server.engine.service import Service
+from chronos.server.store import jobs as job_store
+from chronos.server.store.db import Database
+
+
+@dataclass
+class PruneRound:
+    deleted: int = 0
+
+
+class Pruner(Service):
+    name = "pruner"
+    max_idle_seconds = 60.0
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        retention: timedelta,
+        batch_size: int = 1000,
+    ) -> None:
+        super().__init__(clock)
+        self.db = db
+        self.retention = retention
+        self.batch_size = batch_size
+
+    async def run_once(self) -> PruneRound:
+        cutoff = self.clock.now() - self.retention
+        async with self.db.transaction() as conn:
+            deleted = await job_store.job_delete_finished_before(conn, cutoff, self.batch_size)
+        return PruneRound(deleted=deleted)
+
+    def has_more(self, result: PruneRound) -> bool:
+        return result.deleted >= self.batch_size
