@@ -10,9 +10,20 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from chronos.server.clock import Clock
 
 log = logging.getLogger("chronos.engine")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """A lost or refused database connection (as opposed to a bug)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or "shutting down" in str(exc) or "connection" in str(exc)
+    )
 
 
 class Service(ABC):
@@ -49,13 +60,21 @@ class Service(ABC):
                 deadline = await self.next_deadline()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
                 # Short cap: after a database outage, work resumes within seconds.
                 delay = min(5.0, 0.25 * 2 ** min(failures, 6))
-                log.exception(
-                    "%s failed (%d in a row); retrying in %.1fs", self.name, failures, delay
-                )
+                if is_database_outage(exc):
+                    log.warning(
+                        "%s: database unavailable (%s); retrying in %.1fs",
+                        self.name,
+                        str(exc).splitlines()[0][:200],
+                        delay,
+                    )
+                else:
+                    log.exception(
+                        "%s failed (%d in a row); retrying in %.1fs", self.name, failures, delay
+                    )
                 await self._sleep(delay)
                 continue
             timeout = self.max_idle_seconds
