@@ -10,11 +10,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from chronos.cli.client import executions_app, jobs_app, schedules_app
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Chronos: a self-hostable job scheduler."
 )
 accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(executions_app, name="executions")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -99,6 +104,32 @@ def accounts_create(
         raise typer.Exit(1) from exc
     console.print(f"account [bold]{name}[/bold] created; its API key (shown once):")
     print(key)
+
+
+@app.command()
+def worker(
+    target: Annotated[str, typer.Argument(help="module:attribute of a Chronos instance")],
+    concurrency: Annotated[int, typer.Option(min=1, help="jobs run at once")] = 1,
+    grace_seconds: Annotated[float, typer.Option(help="time to finish jobs on SIGTERM")] = 30.0,
+) -> None:
+    """Run the handlers registered on a Chronos instance, e.g. ``chronos worker app:chronos``."""
+    import importlib
+    import logging
+
+    module_name, _, attribute = target.partition(":")
+    sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+        instance = getattr(module, attribute or "chronos")
+    except (ImportError, AttributeError) as exc:
+        err_console.print(f"[red]cannot load {target!r}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    console.print(
+        f"worker for {', '.join(sorted(instance.worker.handlers))} "
+        f"on {instance.base_url} (concurrency {concurrency})"
+    )
+    instance.worker.start(concurrency=concurrency, grace_seconds=grace_seconds)
 
 
 def main() -> None:

@@ -1,0 +1,321 @@
+"""Client commands: ``chronos schedules …``, ``chronos jobs …``, ``chronos executions …``.
+
+They talk to a running server through the SDK (``CHRONOS_URL``, ``CHRONOS_API_KEY``, or
+``--url`` and ``--api-key``). People get rich tables; scripts pass ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chronos.client import Chronos
+from chronos.errors import ChronosError
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the API's JSON")]
+UrlOption = Annotated[
+    str | None, typer.Option("--url", envvar="CHRONOS_URL", help="default http://localhost:8080")
+]
+KeyOption = Annotated[str | None, typer.Option("--api-key", envvar="CHRONOS_API_KEY")]
+
+
+def _connection(ctx: typer.Context, url: UrlOption = None, api_key: KeyOption = None) -> None:
+    ctx.obj = {"url": url, "api_key": api_key}
+
+
+schedules_app = typer.Typer(no_args_is_help=True, help="Schedules.", callback=_connection)
+jobs_app = typer.Typer(no_args_is_help=True, help="Jobs.", callback=_connection)
+executions_app = typer.Typer(no_args_is_help=True, help="Executions.", callback=_connection)
+
+
+@contextmanager
+def _client(ctx: typer.Context) -> Iterator[Chronos]:
+    try:
+        with Chronos(api_key=ctx.obj["api_key"], base_url=ctx.obj["url"]) as client:
+            yield client
+    except ChronosError as exc:
+        err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def _table(columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(*columns, header_style="bold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+def _fields(raw: dict[str, Any], keys: list[str]) -> None:
+    _table(
+        ["field", "value"],
+        [
+            [k, json.dumps(raw[k]) if isinstance(raw[k], dict | list) else raw[k]]
+            for k in keys
+            if k in raw
+        ],
+    )
+
+
+def _tags(pairs: list[str] | None) -> dict[str, str]:
+    tags = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"tags are KEY=VALUE, got {pair!r}")
+        tags[key] = value
+    return tags
+
+
+TagOption = Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE (repeatable)")]
+
+SCHEDULE_FIELDS = [
+    "id",
+    "name",
+    "state",
+    "handler",
+    "cron",
+    "interval",
+    "timezone",
+    "next_run_at",
+    "last_run_at",
+    "last_status",
+    "success_rate",
+    "version",
+    "concurrency",
+    "misfire_policy",
+    "delivery",
+    "tags",
+    "payload",
+]
+JOB_FIELDS = [
+    "id",
+    "name",
+    "handler",
+    "status",
+    "trigger",
+    "schedule_id",
+    "attempt",
+    "scheduled_for",
+    "run_at",
+    "payload",
+    "result",
+    "last_error",
+    "finished_at",
+]
+EXECUTION_FIELDS = [
+    "id",
+    "job_id",
+    "attempt",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "worker_id",
+    "http_status",
+    "error",
+    "output",
+    "response_excerpt",
+]
+
+
+def _when(schedule: dict[str, Any]) -> str:
+    if schedule.get("cron"):
+        return f"cron {schedule['cron']} ({schedule['timezone']})"
+    interval = schedule.get("interval") or {}
+    return f"every {interval.get('value')} {interval.get('unit')}"
+
+
+@schedules_app.command("list")
+def schedules_list(
+    ctx: typer.Context,
+    state: str | None = None,
+    handler: str | None = None,
+    tag: TagOption = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List schedules."""
+    with _client(ctx) as client:
+        page = client.schedules.list(state=state, handler=handler, tags=_tags(tag), limit=limit)
+    if as_json:
+        return _print_json([s.raw for s in page.data])
+    _table(
+        ["name", "state", "when", "next run", "last status", "success"],
+        [
+            [
+                s.name,
+                s.state,
+                _when(s.raw),
+                s.raw["next_run_at"],
+                s.last_status,
+                f"{s.success_rate:.0%}" if s.success_rate is not None else None,
+            ]
+            for s in page.data
+        ],
+    )
+
+
+@schedules_app.command("show")
+def schedules_show(ctx: typer.Context, schedule: str, as_json: JsonFlag = False) -> None:
+    """Show one schedule (by id or name)."""
+    with _client(ctx) as client:
+        found = client.schedules.get(schedule)
+    if as_json:
+        return _print_json(found.raw)
+    _fields(found.raw, SCHEDULE_FIELDS)
+
+
+@schedules_app.command("create")
+def schedules_create(
+    ctx: typer.Context,
+    name: str,
+    handler: Annotated[str | None, typer.Option(help="pull handler name")] = None,
+    cron: Annotated[str | None, typer.Option(help='e.g. "0 2 * * *"')] = None,
+    every: Annotated[str | None, typer.Option(help='an interval, e.g. "90s", "1h"')] = None,
+    timezone: str = "UTC",
+    payload: Annotated[str | None, typer.Option(help="JSON")] = None,
+    tag: TagOption = None,
+    from_file: Annotated[
+        typer.FileText | None,
+        typer.Option("--from-file", help="a JSON schedule body; options given override it"),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a schedule."""
+    body: dict[str, Any] = json.load(from_file) if from_file else {}
+    body["name"] = name
+    options = {
+        "handler": handler,
+        "cron": cron,
+        "timezone": timezone if cron else None,
+        "schedule": f"@every {every}" if every else None,
+        "payload": json.loads(payload) if payload else None,
+        "tags": _tags(tag) or None,
+    }
+    body.update({k: v for k, v in options.items() if v is not None})
+    with _client(ctx) as client:
+        created = client.schedules.create(**body)
+    if as_json:
+        return _print_json(created.raw)
+    console.print(
+        f"created schedule [bold]{created.name}[/bold] ({created.id}), "
+        f"next run {created.raw['next_run_at']}"
+    )
+
+
+def _schedule_action(action: str, describe: Callable[[Any], str]) -> Callable[..., None]:
+    def command(ctx: typer.Context, schedule: str, as_json: JsonFlag = False) -> None:
+        with _client(ctx) as client:
+            result = getattr(client.schedules, action)(schedule)
+        if as_json:
+            return _print_json(result.raw)
+        console.print(describe(result))
+
+    command.__doc__ = f"{action.capitalize()} a schedule."
+    return command
+
+
+schedules_app.command("pause")(_schedule_action("pause", lambda s: f"{s.name}: {s.state}"))
+schedules_app.command("resume")(_schedule_action("resume", lambda s: f"{s.name}: {s.state}"))
+schedules_app.command("trigger")(
+    _schedule_action("trigger", lambda j: f"triggered job {j.id} ({j.status})")
+)
+
+
+@schedules_app.command("upcoming")
+def schedules_upcoming(
+    ctx: typer.Context, schedule: str, count: int = 10, as_json: JsonFlag = False
+) -> None:
+    """The next fire times."""
+    with _client(ctx) as client:
+        times = client.schedules.upcoming(schedule, count)
+    if as_json:
+        return _print_json([t.isoformat().replace("+00:00", "Z") for t in times])
+    for time in times:
+        console.print(time.isoformat().replace("+00:00", "Z"))
+
+
+@jobs_app.command("list")
+def jobs_list(
+    ctx: typer.Context,
+    schedule_id: str | None = None,
+    status: str | None = None,
+    handler: str | None = None,
+    tag: TagOption = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List jobs, newest first (--schedule-id null: one-off jobs only)."""
+    with _client(ctx) as client:
+        page = client.jobs.list(
+            schedule_id=schedule_id, status=status, handler=handler, tags=_tags(tag), limit=limit
+        )
+    if as_json:
+        return _print_json([j.raw for j in page.data])
+    _table(
+        ["id", "name", "handler", "status", "attempt", "run at"],
+        [[j.id, j.name, j.handler, j.status, j.attempt, j.raw["run_at"]] for j in page.data],
+    )
+
+
+@jobs_app.command("show")
+def jobs_show(ctx: typer.Context, job_id: str, as_json: JsonFlag = False) -> None:
+    """Show a job and its executions."""
+    with _client(ctx) as client:
+        job = client.jobs.get(job_id)
+    if as_json:
+        return _print_json(job.raw)
+    _fields(job.raw, JOB_FIELDS)
+    _table(
+        ["execution", "attempt", "status", "started", "ms", "error"],
+        [
+            [
+                e.id,
+                e.attempt,
+                e.status,
+                e.raw["started_at"],
+                e.duration_ms,
+                (e.error or {}).get("message") if isinstance(e.error, dict) else e.error,
+            ]
+            for e in job.executions
+        ],
+    )
+
+
+def _job_action(action: str) -> Callable[..., None]:
+    def command(ctx: typer.Context, job_id: str, as_json: JsonFlag = False) -> None:
+        with _client(ctx) as client:
+            job = getattr(client.jobs, action)(job_id)
+        if as_json:
+            return _print_json(job.raw)
+        console.print(f"{job.id}: {job.status}")
+
+    command.__doc__ = f"{action.capitalize()} a job."
+    return command
+
+
+jobs_app.command("cancel")(_job_action("cancel"))
+jobs_app.command("retry")(_job_action("retry"))
+
+
+@executions_app.command("show")
+def executions_show(ctx: typer.Context, execution_id: str, as_json: JsonFlag = False) -> None:
+    """Show one execution."""
+    with _client(ctx) as client:
+        execution = client.executions.get(execution_id)
+    if as_json:
+        return _print_json(execution.raw)
+    _fields(execution.raw, EXECUTION_FIELDS)
