@@ -506,3 +506,34 @@ async def test_replace_policy_aborts_the_running_push_request(
     assert first.cancelled()
     jobs = (await client.get("/v1/jobs")).json()["data"]
     assert [j["status"] for j in jobs] == ["queued", "canceled"]
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    from datetime import UTC, datetime
+
+    from chronos.server.engine.push import parse_retry_after
+
+    now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("120", now) == 120
+    assert parse_retry_after("Sun, 01 Mar 2026 12:01:30 GMT", now) == 90
+    assert parse_retry_after("Sun, 01 Mar 2026 11:00:00 GMT", now) == 0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_client_webhooks_verify_accepts_any_of_several_signatures():
+    import time
+
+    from chronos import Chronos
+    from chronos.webhooks import signature_header
+
+    chronos = Chronos(api_key="chrns_x", base_url="http://127.0.0.1:9")
+    body, now = b'{"job_id": "job_1"}', int(time.time())
+    headers = {"X-Chronos-Signature": signature_header(["whsec_new", "whsec_old"], now, body)}
+    chronos.webhooks.verify(body, headers, "whsec_old")
+    chronos.webhooks.verify(body.decode(), headers, "whsec_new")
+    with pytest.raises(chronos.webhooks.InvalidSignature):
+        chronos.webhooks.verify(body, headers, "whsec_other")
+    with pytest.raises(chronos.webhooks.InvalidSignature):
+        chronos.webhooks.verify(body, {"X-Chronos-Signature": "t=abc"}, "whsec_new")
+    chronos.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import threading
 import time
@@ -71,6 +72,7 @@ def test_a_claim_waiting_on_one_node_wakes_for_a_job_created_on_another(
             assert [j["id"] for j in result["jobs"]] == [job["id"]]
             latencies.append(result["at"] - created_at)
     # Without NOTIFY the claim would only notice at its 5 s fallback poll.
+    print("cross-node pickup latencies (s):", [round(x, 4) for x in latencies])
     assert max(latencies) < 1.0, latencies
 
 
@@ -187,7 +189,8 @@ def test_a_node_rides_out_a_database_outage(pg_database, servers, tmp_path):
         proxy.close()
 
 
-CHAOS_SECONDS = float(__import__("os").environ.get("CHRONOS_CHAOS_SECONDS", "45"))
+# How long the chaos test kills nodes; CHRONOS_CHAOS_SECONDS=600 for a longer soak.
+CHAOS_SECONDS = float(os.environ.get("CHRONOS_CHAOS_SECONDS", "60"))
 
 
 def test_chaos_kill_random_nodes_and_nothing_is_lost_or_doubled(pg_database, servers, tmp_path):
