@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -236,11 +237,15 @@ async def delete_schedule(schedule: str, account_id: AccountId, runtime: Runtime
 
 
 async def _set_state(
-    schedule: str, account_id: str, runtime: Runtime, state: ScheduleState
+    schedule: str,
+    account_id: str,
+    runtime: Runtime,
+    target: ScheduleState | Callable[[dict[str, Any]], ScheduleState],
 ) -> dict[str, Any]:
     now = runtime.clock.now()
     async with runtime.db.transaction() as conn:
         row = await _load(conn, account_id, schedule, for_update=True)
+        state = target(row) if callable(target) else target
         spec = dict(row["spec"])
         if state in (ScheduleState.ENABLED, ScheduleState.DISABLED):
             spec["enabled"] = state is ScheduleState.ENABLED
@@ -275,10 +280,10 @@ async def pause_schedule(
 async def resume_schedule(
     schedule: str, account_id: AccountId, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    async with runtime.db.read() as conn:
-        row = await _load(conn, account_id, schedule)
-    target = ScheduleState.ENABLED if row["spec"]["enabled"] else ScheduleState.DISABLED
-    return await _set_state(schedule, account_id, runtime, target)
+    def unpaused(row: dict[str, Any]) -> ScheduleState:
+        return ScheduleState.ENABLED if row["spec"]["enabled"] else ScheduleState.DISABLED
+
+    return await _set_state(schedule, account_id, runtime, unpaused)
 
 
 @router.post("/{schedule}/enable")

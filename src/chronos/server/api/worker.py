@@ -82,9 +82,10 @@ def _check_finishable(row: dict[str, Any] | None, execution_id: str, result: Res
 
 async def _report(
     runtime: Runtime, account_id: str, items: list[tuple[str, ResultIn]]
-) -> list[dict[str, Any]]:
+) -> list[ChronosError | None]:
+    """Apply results in one transaction; each item's error (or None) comes back in order."""
     now = runtime.clock.now()
-    outcomes: list[dict[str, Any]] = []
+    errors: list[ChronosError | None] = []
     async with runtime.db.transaction() as conn:
         locked = await execution_store.execution_lock_many(
             conn, account_id, [execution_id for execution_id, _ in items]
@@ -102,13 +103,13 @@ async def _report(
                 seen.add(execution_id)
                 if _check_finishable(locked.get(execution_id), execution_id, result):
                     endings.append(_ending(locked[execution_id], result))
-                outcomes.append({"execution_id": execution_id, "ok": True})
+                errors.append(None)
             except ChronosError as exc:
-                outcomes.append({"execution_id": execution_id, **exc.to_body()})
+                errors.append(exc)
         applied = await apply_endings(conn, endings, now)
     if applied.retries_scheduled:
         runtime.notifier.pending_changed()
-    return outcomes
+    return errors
 
 
 @router.post("/executions/{execution_id}/result")
@@ -116,16 +117,9 @@ async def report_result(
     execution_id: str, body: ResultIn, account_id: AccountId, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Finish an execution. A late result (timed out, canceled) is 409; a repeat is 200."""
-    now = runtime.clock.now()
-    async with runtime.db.transaction() as conn:
-        locked = await execution_store.execution_lock_many(conn, account_id, [execution_id])
-        row = locked.get(execution_id)
-        applied = None
-        if _check_finishable(row, execution_id, body):
-            assert row is not None
-            applied = await apply_endings(conn, [_ending(row, body)], now)
-    if applied is not None and applied.retries_scheduled:
-        runtime.notifier.pending_changed()
+    [error] = await _report(runtime, account_id, [(execution_id, body)])
+    if error is not None:
+        raise error
     return {"execution_id": execution_id, "ok": True, "status": body.status}
 
 
@@ -135,7 +129,15 @@ async def report_results(
 ) -> dict[str, Any]:
     """Report many results in one transaction; each item succeeds or fails on its own."""
     items = [(item.execution_id, item) for item in body.results]
-    return {"data": await _report(runtime, account_id, items)}
+    errors = await _report(runtime, account_id, items)
+    return {
+        "data": [
+            {"execution_id": execution_id, "ok": True}
+            if error is None
+            else {"execution_id": execution_id, **error.to_body()}
+            for (execution_id, _), error in zip(items, errors, strict=True)
+        ]
+    }
 
 
 @router.post("/executions/{execution_id}/heartbeat")
