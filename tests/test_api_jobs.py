@@ -281,3 +281,359 @@ async def test_metrics_count_created_and_claimed_jobs(client):
     assert sample(after, created) == sample(before, created) + 1
     claimed = "chronos_jobs_claimed_total"
     assert sample(after, claimed) == sample(before, claimed) + 1
+
+
+# --- More rules of the jobs API -----------------------------------------------------------------
+
+
+async def result(client, execution_id: str, **body: Any):
+    return await client.post(f"/v1/worker/executions/{execution_id}/result", json=body)
+
+
+async def job_count(client) -> int:
+    return len((await client.get("/v1/jobs", params={"limit": 500})).json()["data"])
+
+
+async def test_seed_002_process_upload_job_runs_as_soon_as_possible(client, clock):
+    job = await create(
+        client, name="Process upload", handler="process-upload", payload={"fileId": "file_abc123"}
+    )
+    assert (job["name"], job["handler"], job["payload"]) == (
+        "Process upload",
+        "process-upload",
+        {"fileId": "file_abc123"},
+    )
+    assert job["scheduled_for"] == job["run_at"] == "2026-03-01T12:00:00Z"
+    assert (job["timeout"], job["max_retries"], job["attempt"]) == (30, 3, 0)
+    assert job["delivery"] == {"type": "pull"}
+    assert (job["result"], job["last_error"], job["finished_at"]) == (None, None, None)
+    [claimed] = await claim(client, handlers=("process-upload",))
+    assert (claimed["id"], claimed["name"], claimed["payload"]) == (
+        job["id"],
+        "Process upload",
+        {"fileId": "file_abc123"},
+    )
+
+
+async def test_seed_002_charge_invoice_is_created_once_per_idempotency_key(client, runtime, clock):
+    body = {
+        "name": "Charge invoice inv_789",
+        "handler": "charge-invoice",
+        "delay": {"value": 1, "unit": "hour"},
+        "idempotency_key": "charge-inv_789",
+        "payload": {"invoiceId": "inv_789"},
+    }
+    job = await create(client, **body)
+    assert (job["status"], job["run_at"], job["idempotency_key"]) == (
+        "pending",
+        "2026-03-01T13:00:00Z",
+        "charge-inv_789",
+    )
+    for _ in range(3):  # webhook retries, double clicks
+        again = await client.post("/v1/jobs", json=body)
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "idempotency_key_conflict"
+    assert await job_count(client) == 1
+    assert await claim(client, handlers=("charge-invoice",)) == []
+    clock.advance(hours=1)
+    await AdmissionService(runtime.db, clock, runtime.notifier).run_once()
+    [claimed] = await claim(client, handlers=("charge-invoice",))
+    assert claimed["id"] == job["id"]
+
+
+async def test_seed_002_critical_charge_overrides_timeout_and_retries(client):
+    job = await create(
+        client,
+        name="Critical charge",
+        handler="charge-invoice",
+        delay={"value": 1, "unit": "hour"},
+        timeout=60,
+        max_retries=5,
+        payload={"invoiceId": "inv_789"},
+    )
+    assert (job["status"], job["timeout"], job["max_retries"]) == ("pending", 60, 5)
+    assert job["retry_policy"]["max_attempts"] == 6
+
+
+async def test_seed_002_push_job_is_pending_with_its_delivery(client):
+    job = await create(
+        client,
+        name="Send webhook notification",
+        handler="notify",
+        delay={"value": 5, "unit": "minute"},
+        delivery={"type": "push", "http": {"url": "https://your-app.com/hooks/chronos"}},
+        payload={"event": "subscription.created", "data": {"id": "sub_123"}},
+    )
+    assert (job["status"], job["run_at"]) == ("pending", "2026-03-01T12:05:00Z")
+    assert job["delivery"]["type"] == "push"
+    assert job["delivery"]["http"]["method"] == "POST"
+
+
+async def test_idempotency_key_stays_taken_after_the_job_finished(client):
+    job = await create(client, handler="h", idempotency_key="once")
+    [claimed] = await claim(client)
+    await result(client, claimed["execution_id"], status="completed")
+    again = await client.post("/v1/jobs", json={"handler": "h", "idempotency_key": "once"})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "idempotency_key_conflict")
+    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["status"] == "completed"
+    assert await job_count(client) == 1
+
+
+async def test_jobs_without_idempotency_key_are_never_conflicts(client):
+    for _ in range(3):
+        await create(client, handler="h", payload={"same": True})
+    assert await job_count(client) == 3
+
+
+async def test_scheduled_for_in_the_past_runs_now(client, clock):
+    job = await create(client, handler="h", scheduled_for="2026-03-01T11:00:00Z")
+    assert (job["status"], job["scheduled_for"], job["run_at"]) == (
+        "ready",
+        "2026-03-01T11:00:00Z",
+        "2026-03-01T12:00:00Z",
+    )
+
+
+async def test_scheduled_for_with_an_offset_is_returned_in_utc(client, runtime, clock):
+    job = await create(client, handler="h", scheduled_for="2026-03-01T14:30:00+02:00")
+    assert (job["status"], job["run_at"], job["scheduled_for"]) == (
+        "pending",
+        "2026-03-01T12:30:00Z",
+        "2026-03-01T12:30:00Z",
+    )
+    admission = AdmissionService(runtime.db, clock, runtime.notifier)
+    clock.advance(minutes=29, seconds=59)
+    assert (await admission.run_once()).admitted == 0
+    clock.advance(seconds=1)
+    assert (await admission.run_once()).admitted == 1
+    assert [j["id"] for j in await claim(client)] == [job["id"]]
+
+
+async def test_delay_in_plural_units_and_zero_delay(client, clock):
+    later = await create(client, handler="h", delay={"value": 2, "unit": "minutes"})
+    assert (later["status"], later["run_at"]) == ("pending", "2026-03-01T12:02:00Z")
+    now = await create(client, handler="h", delay=0)
+    assert (now["status"], now["run_at"]) == ("ready", "2026-03-01T12:00:00Z")
+
+
+async def test_list_by_schedule_id_shows_only_that_schedules_jobs(client):
+    first = (
+        await client.post("/v1/schedules", json={"name": "a", "handler": "h", "cron": "* * * * *"})
+    ).json()
+    await client.post("/v1/schedules", json={"name": "b", "handler": "h", "cron": "* * * * *"})
+    manual = (await client.post("/v1/schedules/a/trigger")).json()
+    await client.post("/v1/schedules/b/trigger")
+    await create(client, handler="h")
+    listed = (await client.get("/v1/jobs", params={"schedule_id": first["id"]})).json()["data"]
+    assert [j["id"] for j in listed] == [manual["id"]]
+    one_off = (await client.get("/v1/jobs", params={"schedule_id": "null"})).json()["data"]
+    assert [(j["schedule_id"], j["trigger"]) for j in one_off] == [(None, "api")]
+
+
+async def test_list_filters_combine_and_follow_status_changes(client):
+    a1 = await create(client, handler="a")
+    await create(client, handler="a")
+    await create(client, handler="b")
+    [claimed] = await claim(client, handlers=("b",))
+    await result(client, claimed["execution_id"], status="completed")
+    await client.post(f"/v1/jobs/{a1['id']}/cancel")
+
+    async def count(**params: str) -> int:
+        return len((await client.get("/v1/jobs", params=params)).json()["data"])
+
+    assert await count(status="completed") == 1
+    assert await count(status="completed", handler="a") == 0
+    assert await count(status="canceled", handler="a") == 1
+    assert await count(status="ready", handler="a") == 1
+    assert await count(handler="nobody") == 0
+
+
+async def test_list_jobs_pages_with_a_cursor(client):
+    created = [(await create(client, handler="h"))["id"] for _ in range(5)]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        page = (
+            await client.get(
+                "/v1/jobs", params={"limit": 2, **({"cursor": cursor} if cursor else {})}
+            )
+        ).json()
+        seen += [j["id"] for j in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(created)
+    assert len(seen) == 5
+
+
+async def test_another_accounts_jobs_are_not_listed(client, other_client):
+    await create(client, handler="h")
+    assert (await other_client.get("/v1/jobs")).json() == {"data": [], "next_cursor": None}
+
+
+async def test_get_job_lists_its_executions_in_attempt_order(client, runtime, clock):
+    job = await create(client, handler="h", max_retries=2)
+    admission = AdmissionService(runtime.db, clock, runtime.notifier)
+    for outcome in ("failed", "completed"):
+        [claimed] = await claim(client)
+        clock.advance(seconds=1)
+        await result(client, claimed["execution_id"], status=outcome, output={"o": outcome})
+        clock.advance(seconds=5)
+        await admission.run_once()
+    detail = (await client.get(f"/v1/jobs/{job['id']}")).json()
+    assert (detail["status"], detail["attempt"], detail["result"]) == (
+        "completed",
+        2,
+        {"o": "completed"},
+    )
+    assert [(e["attempt"], e["status"]) for e in detail["executions"]] == [
+        (1, "failed"),
+        (2, "completed"),
+    ]
+    assert all(
+        e["job_id"] == job["id"] and e["id"].startswith("exe_") for e in detail["executions"]
+    )
+    assert all(e["duration_ms"] == 1000 for e in detail["executions"])
+    listed = (await client.get(f"/v1/jobs/{job['id']}/executions")).json()
+    assert listed == {"data": detail["executions"], "next_cursor": None}
+
+
+async def test_cancel_pending_job_is_final_and_never_admitted(client, runtime, clock):
+    job = await create(client, handler="h", delay="1m")
+    canceled = await client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert canceled.status_code == 200
+    body = canceled.json()
+    assert (body["status"], body["cancel_requested"], body["finished_at"]) == (
+        "canceled",
+        False,
+        "2026-03-01T12:00:00Z",
+    )
+    clock.advance(minutes=5)
+    assert (await AdmissionService(runtime.db, clock, runtime.notifier).run_once()).admitted == 0
+    assert await claim(client) == []
+    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["status"] == "canceled"
+
+
+async def test_canceled_ready_job_is_not_claimable(client):
+    job = await create(client, handler="h")
+    await client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert await claim(client) == []
+    again = await client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "invalid_state")
+
+
+async def test_cancel_running_job_cancels_its_execution_and_refuses_its_result(client, clock):
+    job = await create(client, handler="h")
+    [claimed] = await claim(client)
+    clock.advance(seconds=3)
+    canceled = (await client.post(f"/v1/jobs/{job['id']}/cancel")).json()
+    assert (canceled["status"], canceled["cancel_requested"]) == ("canceled", True)
+    [execution] = (await client.get(f"/v1/jobs/{job['id']}")).json()["executions"]
+    assert (execution["status"], execution["finished_at"]) == ("canceled", "2026-03-01T12:00:03Z")
+    beat = (await client.post(f"/v1/worker/executions/{claimed['execution_id']}/heartbeat")).json()
+    assert beat["cancel_requested"] is True
+    for status in ("completed", "failed"):
+        late = await result(client, claimed["execution_id"], status=status)
+        assert (late.status_code, late.json()["error"]["code"]) == (409, "execution_not_running")
+    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["status"] == "canceled"
+
+
+async def test_retry_failed_job_runs_again_with_a_fresh_round_of_retries(client, runtime, clock):
+    job = await create(client, handler="h", max_retries=1)
+    admission = AdmissionService(runtime.db, clock, runtime.notifier)
+
+    async def run_until_final() -> list[int]:
+        attempts = []
+        while True:
+            [claimed] = await claim(client)
+            attempts.append(claimed["attempt"])
+            await result(client, claimed["execution_id"], status="failed", error="boom")
+            detail = (await client.get(f"/v1/jobs/{job['id']}")).json()
+            if detail["status"] == "failed":
+                return attempts
+            clock.advance(seconds=10)
+            await admission.run_once()
+
+    assert await run_until_final() == [1, 2]
+    clock.advance(minutes=1)
+    retried = await client.post(f"/v1/jobs/{job['id']}/retry")
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["status"], retried.json()["run_at"], retried.json()["finished_at"]) == (
+        "ready",
+        "2026-03-01T12:01:10Z",
+        None,
+    )
+    assert await run_until_final() == [3, 4]
+
+
+async def test_retry_canceled_job_makes_it_claimable_again(client):
+    job = await create(client, handler="h")
+    [first] = await claim(client)
+    await client.post(f"/v1/jobs/{job['id']}/cancel")
+    retried = (await client.post(f"/v1/jobs/{job['id']}/retry")).json()
+    assert (retried["status"], retried["cancel_requested"]) == ("ready", False)
+    [second] = await claim(client)
+    assert (second["id"], second["attempt"]) == (job["id"], 2)
+    assert second["execution_id"] != first["execution_id"]
+    await result(client, second["execution_id"], status="completed")
+    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["status"] == "completed"
+
+
+async def test_retry_wakes_a_waiting_worker(client, runtime):
+    job = await create(client, handler="h", max_retries=0)
+    [claimed] = await claim(client)
+    await result(client, claimed["execution_id"], status="failed")
+    waiting = asyncio.create_task(
+        client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 5})
+    )
+    for _ in range(1000):
+        if runtime.notifier.claim_waiter_count:
+            break
+        await asyncio.sleep(0)
+    assert runtime.notifier.claim_waiter_count == 1
+    await client.post(f"/v1/jobs/{job['id']}/retry")
+    response = await asyncio.wait_for(waiting, 2)
+    assert [j["id"] for j in response.json()["jobs"]] == [job["id"]]
+
+
+async def test_completed_job_cannot_be_canceled_or_retried(client):
+    job = await create(client, handler="h")
+    [claimed] = await claim(client)
+    await result(client, claimed["execution_id"], status="completed")
+    for action in ("cancel", "retry"):
+        response = await client.post(f"/v1/jobs/{job['id']}/{action}")
+        assert (response.status_code, response.json()["error"]["code"]) == (409, "invalid_state")
+
+
+async def test_batch_of_three_jobs_is_created_and_claimable(client, clock):
+    response = await client.post(
+        "/v1/jobs/batch",
+        json={
+            "jobs": [
+                {"handler": "h", "payload": {"n": 0}},
+                {"handler": "h", "payload": {"n": 1}, "idempotency_key": "b1"},
+                {"handler": "h", "payload": {"n": 2}, "delay": "1m"},
+            ]
+        },
+    )
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    assert len(data) == 3
+    assert len({j["id"] for j in data}) == 3
+    assert [j["status"] for j in data] == ["ready", "ready", "pending"]
+    assert data[1]["idempotency_key"] == "b1"
+    assert await job_count(client) == 3
+    assert sorted(j["payload"]["n"] for j in await claim(client, limit=10)) == [0, 1]
+
+
+async def test_batch_reusing_a_taken_idempotency_key_creates_nothing(client):
+    await create(client, handler="h", idempotency_key="taken")
+    response = await client.post(
+        "/v1/jobs/batch",
+        json={"jobs": [{"handler": "h"}, {"handler": "h", "idempotency_key": "taken"}]},
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        409,
+        "idempotency_key_conflict",
+    )
+    assert await job_count(client) == 1

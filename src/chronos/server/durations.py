@@ -28,6 +28,10 @@ UNIT_SECONDS = {
     "weeks": 604800,
 }
 CANONICAL_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+# Longer than any sensible timeout, delay, interval or backoff, and short enough that adding it
+# to a date (a lease, a retry's run_at) can never overflow.
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+TOO_LONG = "a duration must be at most 100 years"
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _WHOLE = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w))+\s*$")
 
@@ -37,6 +41,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError('expected a duration such as 30, "90s", "5m" or "1h", not a boolean')
     if isinstance(value, int | float):
+        if isinstance(value, int) and value > MAX_DURATION_SECONDS:
+            raise ValueError(TOO_LONG)  # before float(), which a huge int overflows
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().lower()
@@ -53,6 +59,8 @@ def parse_duration(value: Any) -> float:
         raise ValueError('expected a duration such as 30, "90s", "5m" or "1h"')
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError("a duration must be a finite number of seconds, zero or more")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(TOO_LONG)
     return seconds
 
 
@@ -72,6 +80,8 @@ def parse_unit_value(value: dict[str, Any]) -> tuple[int, str]:
     singular = unit.strip().lower().rstrip("s") if unit.lower() != "s" else "second"
     if singular not in CANONICAL_UNITS:
         raise ValueError(f"unknown unit {unit!r}: use second, minute, hour, day or week")
+    if number * CANONICAL_UNITS[singular] > MAX_DURATION_SECONDS:
+        raise ValueError(TOO_LONG)
     return number, singular
 
 

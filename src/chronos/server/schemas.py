@@ -356,6 +356,12 @@ def _interval(value: dict[str, Any] | int | str) -> dict[str, Any]:
 
 def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> dict[str, Any]:
     """The canonical ``spec`` of a schedule; raises a typed 4xx error if it cannot work."""
+    if "/" in body.name or body.name in (".", ".."):
+        # The name addresses the schedule in URLs (/v1/schedules/{name}), where these cannot be.
+        raise ValidationFailed(
+            "a schedule name cannot contain '/' or be '.' or '..'",
+            details={"field": "name", "name": body.name},
+        )
     given = [k for k in ("cron", "interval", "schedule") if getattr(body, k) is not None]
     if len(given) != 1:
         raise InvalidSchedule(

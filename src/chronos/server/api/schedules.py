@@ -39,11 +39,10 @@ from chronos.server.store import schedules as schedule_store
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
-# Keys that say "when" / "how delivered" / "how retried": a PATCH giving one replaces the group.
+# Keys that say "when" / "how delivered": a PATCH giving one replaces the group.
 _EXCLUSIVE_GROUPS = (
     ("cron", "interval", "schedule"),
     ("delivery", "webhook"),
-    ("max_retries", "retry_policy"),
 )
 
 
@@ -220,6 +219,11 @@ async def patch_schedule(
             if any(key in data for key in group):
                 for key in group:
                     base.pop(key, None)
+        # max_retries and retry_policy are kept apart (patching one keeps the other), except
+        # that a new retry_policy.max_attempts replaces max_retries.
+        policy = data.get("retry_policy")
+        if isinstance(policy, dict) and policy.get("max_attempts") is not None:
+            base.pop("max_retries", None)
         spec = _validate(runtime, {**base, **data})
         if spec != row["spec"]:
             row = await _apply_spec(conn, row, spec, now)
@@ -345,7 +349,10 @@ async def upcoming_fires(
 
 
 async def _version(conn: AsyncConnection, schedule_id: str, version: int) -> dict[str, Any]:
-    row = await schedule_store.schedule_version_get(conn, schedule_id, version)
+    # A number no INTEGER column can hold is no version either (and must not reach the query).
+    row = None
+    if 1 <= version <= 2**31 - 1:
+        row = await schedule_store.schedule_version_get(conn, schedule_id, version)
     if row is None:
         raise NotFound(f"schedule has no version {version}", code="version_not_found")
     return row

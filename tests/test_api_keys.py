@@ -1,0 +1,130 @@
+"""API keys (shown once, stored hashed, revocable) and the operations endpoints."""
+
+from __future__ import annotations
+
+import httpx
+import sqlalchemy as sa
+
+from chronos.server.store.tables import api_keys
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_created_key_is_shown_once_and_listed_by_prefix_only(client):
+    response = await client.post("/v1/api-keys", json={"name": "ci"})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["id"].startswith("key_")
+    assert created["key"].startswith("chrns_")
+    assert (created["name"], created["created_at"]) == ("ci", "2026-03-01T12:00:00Z")
+    assert created["key"].startswith(created["prefix"])
+    assert len(created["prefix"]) < len(created["key"])
+    listing = (await client.get("/v1/api-keys")).json()
+    assert listing["next_cursor"] is None
+    [listed] = [k for k in listing["data"] if k["id"] == created["id"]]
+    assert listed == {k: v for k, v in created.items() if k != "key"}
+    assert created["key"] not in (await client.get("/v1/api-keys")).text
+
+
+async def test_keys_are_stored_hashed(client, runtime):
+    created = (await client.post("/v1/api-keys", json={"name": "ci"})).json()
+    async with runtime.db.read() as conn:
+        rows = (await conn.execute(sa.select(api_keys))).mappings().all()
+    assert all(created["key"] not in [str(v) for v in row.values()] for row in rows)
+
+
+async def test_key_without_a_body_gets_a_default_name(client):
+    response = await client.post("/v1/api-keys")
+    assert response.status_code == 201, response.text
+    assert response.json()["name"]
+
+
+async def test_each_key_is_different(client):
+    keys = {(await client.post("/v1/api-keys", json={"name": "k"})).json()["key"] for _ in range(3)}
+    assert len(keys) == 3
+
+
+async def test_new_key_authenticates_as_the_same_account(client):
+    schedule = (
+        await client.post(
+            "/v1/schedules", json={"name": "mine", "handler": "h", "cron": "0 * * * *"}
+        )
+    ).json()
+    key = (await client.post("/v1/api-keys", json={"name": "second"})).json()["key"]
+    seen = await client.get("/v1/schedules/mine", headers=bearer(key))
+    assert (seen.status_code, seen.json()["id"]) == (200, schedule["id"])
+
+
+async def test_revoked_key_is_refused_and_others_keep_working(client):
+    created = (await client.post("/v1/api-keys", json={"name": "temp"})).json()
+    assert (await client.get("/v1/jobs", headers=bearer(created["key"]))).status_code == 200
+    assert (await client.delete(f"/v1/api-keys/{created['id']}")).status_code == 204
+    refused = await client.get("/v1/jobs", headers=bearer(created["key"]))
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "unauthorized"
+    assert (await client.get("/v1/jobs")).status_code == 200
+    listed = (await client.get("/v1/api-keys")).json()["data"]
+    assert created["id"] not in [k["id"] for k in listed]
+    again = await client.delete(f"/v1/api-keys/{created['id']}")
+    assert (again.status_code, again.json()["error"]["code"]) == (404, "not_found")
+
+
+async def test_another_accounts_key_cannot_be_seen_or_revoked(client, other_client):
+    created = (await client.post("/v1/api-keys", json={"name": "mine"})).json()
+    listed = (await other_client.get("/v1/api-keys")).json()["data"]
+    assert created["id"] not in [k["id"] for k in listed]
+    response = await other_client.delete(f"/v1/api-keys/{created['id']}")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    assert (await client.get("/v1/jobs", headers=bearer(created["key"]))).status_code == 200
+
+
+async def test_an_unknown_key_is_401(client):
+    response = await client.get("/v1/schedules", headers=bearer("chrns_not-a-real-key"))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+
+async def test_health_needs_no_key(client):
+    async with httpx.AsyncClient(
+        transport=client._transport, base_url=client.base_url
+    ) as anonymous:
+        response = await anonymous.get("/health")
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+        assert (await anonymous.get("/v1/schedules")).status_code == 401
+
+
+async def test_ready_reports_the_database(client):
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ready"
+
+
+async def test_openapi_and_docs_are_served(client):
+    schema = await client.get("/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (
+        "/v1/schedules",
+        "/v1/schedules/{schedule}/trigger",
+        "/v1/jobs",
+        "/v1/jobs/batch",
+        "/v1/worker/jobs/claim",
+        "/v1/worker/results",
+        "/v1/api-keys",
+    ):
+        assert path in paths, path
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert docs.headers["content-type"].startswith("text/html")
+
+
+async def test_metrics_are_prometheus_text(client):
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "chronos_jobs_created_total" in response.text
