@@ -16,9 +16,10 @@ import httpx
 from _server import chronos_server, percentile
 
 
-async def pickup(base: str, key: str, rounds: int) -> list[float]:
+async def pickup(base: str, key: str, rounds: int) -> tuple[list[float], list[float]]:
+    """(create request sent → claim returned, create answered → claim returned), in ms."""
     headers = {"Authorization": f"Bearer {key}"}
-    latencies = []
+    latencies, after_commit = [], []
     async with (
         httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as creator,
         httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as worker,
@@ -32,13 +33,16 @@ async def pickup(base: str, key: str, rounds: int) -> list[float]:
             await asyncio.sleep(0.01)  # let the claim reach the server and start waiting
             started = time.perf_counter()
             await creator.post("/v1/jobs", json={"handler": "bench"})
+            committed = time.perf_counter()
             response = await claim
-            latencies.append((time.perf_counter() - started) * 1000)
+            returned = time.perf_counter()
+            latencies.append((returned - started) * 1000)
+            after_commit.append(max(0.0, returned - committed) * 1000)
             job = response.json()["jobs"][0]
             await worker.post(
                 f"/v1/worker/executions/{job['execution_id']}/result", json={"status": "completed"}
             )
-    return latencies
+    return latencies, after_commit
 
 
 async def fire_lag(base: str, key: str, seconds: int) -> list[float]:
@@ -82,7 +86,9 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=int, default=10)
     args = parser.parse_args()
     with chronos_server(args.database_url) as (base, key):
-        report("pickup (create → waiting claim returns)", asyncio.run(pickup(base, key, args.n)))
+        whole, after_commit = asyncio.run(pickup(base, key, args.n))
+        report("pickup (create sent → waiting claim returns)", whole)
+        report("pickup (create answered → waiting claim returns)", after_commit)
         report(
             "fire lag (1 s interval, slot → job created)",
             asyncio.run(fire_lag(base, key, args.lag_seconds)),
