@@ -333,4 +333,4 @@ def test_chaos_kill_random_nodes_and_nothing_is_lost_or_doubled(pg_database, ser
                                   AND lease_expires_at < now() - interval '2 seconds'""",
     )
     assert stuck == []
-    assert len(kills) >= CHAOS_SECONDS // 5
+    assert len(kills) >= CHAOS_SECONDS // 10, "the test killed too few nodes to mean much"
