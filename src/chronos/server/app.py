@@ -23,6 +23,7 @@ from chronos.errors import ChronosError
 from chronos.server.api import jobs, keys, ops, schedules, signing, worker
 from chronos.server.api.deps import require_json_body
 from chronos.server.runtime import Runtime
+from chronos.server.schemas import error_details
 
 log = logging.getLogger("chronos.api")
 
@@ -84,14 +85,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "invalid_json", "the request body is not valid JSON")
-        details = [
-            {
-                "loc": [str(p) for p in e.get("loc", ())],
-                "message": e.get("msg", ""),
-                "type": e.get("type", ""),
-            }
-            for e in errors
-        ]
+        details = error_details(errors)
         first = details[0] if details else {"loc": [], "message": "invalid request"}
         where = ".".join(p for p in first["loc"] if p != "body") or "request"
         return error_response(422, "validation_error", f"{where}: {first['message']}", details)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,7 +29,6 @@ from pydantic import (
 
 from chronos.server.durations import (
     CANONICAL_UNITS,
-    format_seconds,
     parse_duration,
     parse_unit_value,
 )
@@ -47,7 +47,6 @@ from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFa
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 Tags = Annotated[dict[StrictStr, StrictStr], Field(max_length=50)]
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
@@ -312,9 +311,18 @@ def _delivery(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return error_details(exc.errors(include_url=False, include_context=False, include_input=False))
+
+
+def error_details(errors: Iterable[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors as the ``details`` of a 422: where, what, and its type."""
     return [
-        {"loc": [str(p) for p in e["loc"]], "message": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in errors
     ]
 
 
@@ -441,8 +449,6 @@ def normalize_job(body: JobIn, *, now: datetime, max_payload_bytes: int) -> dict
             raise ValidationFailed(f"invalid delay: {exc}", details={"field": "delay"}) from exc
         if seconds < 0:
             raise ValidationFailed("delay must not be negative")
-        from datetime import timedelta
-
         run_at = now + timedelta(seconds=seconds)
     elif body.scheduled_for is not None:
         run_at = max(now, _aware(body.scheduled_for) or now)
@@ -453,7 +459,3 @@ def normalize_job(body: JobIn, *, now: datetime, max_payload_bytes: int) -> dict
         "scheduled_for": _aware(body.scheduled_for) or run_at,
         "run_at": run_at,
     }
-
-
-def seconds_out(value: float) -> int | float:
-    return format_seconds(value)

@@ -27,9 +27,8 @@ _FINISH_COLUMNS = (
 )
 
 
-def _finish_query(conn: AsyncConnection) -> sa.Select[Any]:
-    query = sa.select(*_FINISH_COLUMNS).join(jobs, jobs.c.id == executions.c.job_id)
-    return query
+def _finish_query() -> sa.Select[Any]:
+    return sa.select(*_FINISH_COLUMNS).join(jobs, jobs.c.id == executions.c.job_id)
 
 
 def _lock(conn: AsyncConnection, query: sa.Select[Any], *, skip: bool) -> sa.Select[Any]:
@@ -64,7 +63,7 @@ async def execution_lock_many(
     """Lock executions (and read their jobs' retry settings) before reporting results.
 
     ``account_id`` scopes the lookup to one account (None: the engine's own lookups)."""
-    query = _finish_query(conn).where(executions.c.id.in_(execution_ids))
+    query = _finish_query().where(executions.c.id.in_(execution_ids))
     if account_id is not None:
         query = query.where(executions.c.account_id == account_id)
     rows = await conn.execute(_lock(conn, query, skip=False))
@@ -76,7 +75,7 @@ async def execution_lock_expired(
 ) -> list[dict[str, Any]]:
     """Running executions whose lease has expired, locked; rows another node holds are skipped."""
     query = (
-        _finish_query(conn)
+        _finish_query()
         .where(
             executions.c.status == ExecutionStatus.RUNNING.value,
             executions.c.lease_expires_at < now,

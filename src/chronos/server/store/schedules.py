@@ -29,24 +29,18 @@ async def schedule_insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
 async def schedule_get(
     conn: AsyncConnection, account_id: str, id_or_name: str, *, for_update: bool = False
 ) -> dict[str, Any] | None:
-    """By id (``sch_…``) or by name."""
-    key = schedules.c.id if id_or_name.startswith("sch_") else schedules.c.name
-    query = sa.select(schedules).where(schedules.c.account_id == account_id, key == id_or_name)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    if row is None and key is schedules.c.id:
-        # A name may itself start with "sch_".
-        return await _get_by_name(conn, account_id, id_or_name, for_update)
-    return dict(row._mapping) if row else None
+    """By id (``sch_…``) or by name (a name may itself start with ``sch_``)."""
+    if id_or_name.startswith("sch_"):
+        row = await _get_one(conn, account_id, schedules.c.id, id_or_name, for_update)
+        if row is not None:
+            return row
+    return await _get_one(conn, account_id, schedules.c.name, id_or_name, for_update)
 
 
-async def _get_by_name(
-    conn: AsyncConnection, account_id: str, name: str, for_update: bool
+async def _get_one(
+    conn: AsyncConnection, account_id: str, key: Any, value: str, for_update: bool
 ) -> dict[str, Any] | None:
-    query = sa.select(schedules).where(
-        schedules.c.account_id == account_id, schedules.c.name == name
-    )
+    query = sa.select(schedules).where(schedules.c.account_id == account_id, key == value)
     if for_update and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
