@@ -132,8 +132,7 @@ async def runtime(db: Database, clock: FakeClock) -> AsyncIterator[Runtime]:
     node = Runtime(settings, clock=clock, db=db, run_services=False)
     await node.start()
     yield node
-    for task in node._tasks:
-        task.cancel()
+    await node.supervisor.stop()
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from chronos.server.domain.jobs import Ending, Result, job_outcome
+from chronos.server.domain.retry import RetryPolicy
+from chronos.server.domain.states import ExecutionStatus
 from chronos.server.engine.admission import AdmissionService
 from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
-from chronos.server.engine.outcomes import Ending, job_outcome
-from chronos.server.engine.retry import RetryPolicy
 from chronos.server.engine.scheduler import Scheduler
-from chronos.server.engine.states import ExecutionStatus
 from chronos.server.store import jobs as job_store
 from chronos.server.store.tables import jobs
 
@@ -198,7 +198,7 @@ def _ending(attempt: int, retry_base: int = 0, max_retries: int = 3, **kwargs: A
         "run_at": None,
         "schedule_id": None,
     }
-    return Ending(execution=row, **{"status": ExecutionStatus.FAILED, **kwargs})
+    return Ending(execution=row, result=Result(**{"status": ExecutionStatus.FAILED, **kwargs}))
 
 
 def test_outcome_retries_until_max_retries_then_fails(clock):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronos.server.engine.timing import (
+from chronos.server.domain.timing import (
     CronTrigger,
     IntervalTrigger,
     MisfirePolicy,

@@ -12,6 +12,7 @@ raise the :mod:`chronos.errors` type that fits, carrying the API's ``code``.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -104,7 +105,7 @@ class Schedules:
         """Run now, as a job with ``trigger="manual"``."""
         return self._action(id_or_name, "trigger", Job.from_dict)
 
-    def upcoming(self, id_or_name: str, count: int = 10) -> list[datetime]:
+    def upcoming(self, id_or_name: str, count: int = 10) -> builtins.list[datetime]:
         return self._call(
             "GET",
             _path("v1", "schedules", id_or_name, "upcoming"),

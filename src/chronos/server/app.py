@@ -22,8 +22,10 @@ from chronos import __version__
 from chronos.errors import ChronosError
 from chronos.server.api import jobs, keys, ops, schedules, signing, worker
 from chronos.server.api.deps import require_json_body
+from chronos.server.errors import from_store_error
 from chronos.server.runtime import Runtime
 from chronos.server.schemas import error_details
+from chronos.server.store.errors import StoreError
 
 log = logging.getLogger("chronos.api")
 
@@ -79,6 +81,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ChronosError)
     async def chronos_error(_: Request, exc: ChronosError) -> JSONResponse:
         return JSONResponse(exc.to_body(), status_code=exc.status)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        error = from_store_error(exc)
+        return JSONResponse(error.to_body(), status_code=error.status)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,7 +9,6 @@ instead of sleeping::
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -19,21 +18,14 @@ class Clock(Protocol):
         """The current instant, timezone-aware, in UTC."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
-        ...
-
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
 
 class FakeClock:
-    """A clock that only moves when told to. ``sleep`` yields once and returns at once."""
+    """A clock that only moves when told to."""
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,6 +41,3 @@ class FakeClock:
     def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
         self._now += timedelta(seconds=seconds, **kwargs)
         return self._now
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(0)

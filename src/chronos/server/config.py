@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from chronos.server.durations import parse_duration
+from chronos.server.domain.durations import parse_duration
 
 ROLES = ("api", "scheduler", "dispatcher")
 DEFAULT_DATABASE_URL = "sqlite:///./chronos.db"

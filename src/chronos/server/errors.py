@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from chronos.errors import ChronosError
+from chronos.server.store.errors import InvalidCursor, StoreError, UniqueViolation
 
 
 class BadRequest(ChronosError):
@@ -66,3 +67,21 @@ class InvalidSchedule(ChronosError):
 
 class NotSupported(ChronosError):
     code, status = "not_supported", 422
+
+
+def from_store_error(exc: StoreError) -> ChronosError:
+    """The API error for a store error: the one place where one becomes the other."""
+    if isinstance(exc, UniqueViolation):
+        if exc.what == "schedule_name":
+            return NameConflict(
+                f"a schedule named {exc.value!r} already exists", details={"name": exc.value}
+            )
+        if exc.what == "idempotency_key":
+            return IdempotencyKeyConflict(
+                f"a job with idempotency_key {exc.value!r} already exists",
+                details={"idempotency_key": exc.value},
+            )
+        return ChronosError(str(exc), code="conflict", status=409)
+    if isinstance(exc, InvalidCursor):
+        return BadRequest("invalid cursor", code="invalid_cursor")
+    return ChronosError(str(exc), code="conflict", status=409)

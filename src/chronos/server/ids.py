@@ -11,8 +11,6 @@ import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
-PREFIXES = ("acc", "key", "sch", "job", "exe")
-
 
 def new_id(prefix: str, *, at_ms: int | None = None) -> str:
     millis = int(time.time() * 1000) if at_ms is None else at_ms

@@ -27,3 +27,8 @@ PUSH_DURATION = Histogram(
     "Push request duration",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+SERVICE_RESTARTS = Counter(
+    "chronos_service_restarts_total",
+    "Background services restarted by the supervisor after a crash or unexpected return",
+    ["service"],
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -27,19 +27,26 @@ from pydantic import (
     model_validator,
 )
 
-from chronos.server.durations import (
+from chronos.server.domain.durations import (
     CANONICAL_UNITS,
     parse_duration,
     parse_unit_value,
 )
-from chronos.server.engine.timing import (
+from chronos.server.domain.jobs import success_code_ranges
+from chronos.server.domain.rows import (
+    Delivery,
+    HttpTarget,
+    IntervalData,
+    JobOptionsData,
+    JobSpec,
+    RetryPolicyData,
+    ScheduleSpec,
+)
+from chronos.server.domain.timing import (
     CronTrigger,
-    IntervalTrigger,
     TimingError,
-    Trigger,
-    Window,
+    iso,
     load_timezone,
-    next_fire,
     parse_every,
 )
 from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFailed
@@ -57,16 +64,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class Strict(BaseModel):
@@ -210,7 +207,7 @@ def check_payload_size(payload: Any, limit: int) -> None:
         )
 
 
-def _retry_settings(options: JobOptions) -> tuple[int, dict[str, float]]:
+def _retry_settings(options: JobOptions) -> tuple[int, RetryPolicyData]:
     policy = options.retry_policy or RetryPolicyIn()
     max_retries = options.max_retries
     if policy.max_attempts is not None:
@@ -233,32 +230,16 @@ def _retry_settings(options: JobOptions) -> tuple[int, dict[str, float]]:
     )
 
 
-def success_code_ranges(codes: list[int | str]) -> list[tuple[int, int]]:
-    """``[204, "2xx", "200-201"]`` → ``[(204, 204), (200, 299), (200, 201)]``."""
-    ranges = []
-    for code in codes:
-        text = str(code).strip().lower()
-        if re.fullmatch(r"[1-5]xx", text):
-            low, high = int(text[0]) * 100, int(text[0]) * 100 + 99
-        elif re.fullmatch(r"\d{3}-\d{3}", text):
-            low, high = (int(part) for part in text.split("-"))
-        elif re.fullmatch(r"\d{3}", text):
-            low = high = int(text)
-        else:
-            raise ValidationFailed(f'invalid success code {code!r}: use 204, "2xx" or "200-299"')
-        if not 100 <= low <= high <= 599:
-            raise ValidationFailed(f"invalid success code {code!r}: codes run from 100 to 599")
-        ranges.append((low, high))
-    return ranges
-
-
 def _success_codes(codes: list[int | str] | None) -> list[str]:
     """The canonical form kept in a spec: ``["204", "200-299"]`` (valid input again)."""
-    ranges = success_code_ranges(codes if codes is not None else ["200-299"])
+    try:
+        ranges = success_code_ranges(codes if codes is not None else ["200-299"])
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
     return [str(low) if low == high else f"{low}-{high}" for low, high in ranges]
 
 
-def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> dict[str, Any]:
+def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpTarget:
     parsed = urlsplit(target.url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValidationFailed(
@@ -286,7 +267,7 @@ def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> dict[
     }
 
 
-def _delivery(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
+def _delivery(options: JobOptions, max_payload_bytes: int) -> Delivery:
     delivery = options.delivery
     if options.webhook is not None:
         if delivery is not None:
@@ -326,7 +307,7 @@ def error_details(errors: Iterable[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _common(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
+def _common(options: JobOptions, max_payload_bytes: int) -> JobOptionsData:
     check_payload_size(options.payload, max_payload_bytes)
     if options.timeout <= 0:
         raise ValidationFailed("timeout must be more than 0 seconds")
@@ -342,7 +323,7 @@ def _common(options: JobOptions, max_payload_bytes: int) -> dict[str, Any]:
     }
 
 
-def _interval(value: dict[str, Any] | int | str) -> dict[str, Any]:
+def _interval(value: dict[str, Any] | int | str) -> IntervalData:
     try:
         if isinstance(value, dict):
             number, unit = parse_unit_value(value)
@@ -362,7 +343,7 @@ def _interval(value: dict[str, Any] | int | str) -> dict[str, Any]:
     return {"value": number, "unit": unit}
 
 
-def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> dict[str, Any]:
+def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> ScheduleSpec:
     """The canonical ``spec`` of a schedule; raises a typed 4xx error if it cannot work."""
     if "/" in body.name or body.name in (".", ".."):
         # The name addresses the schedule in URLs (/v1/schedules/{name}), where these cannot be.
@@ -377,7 +358,7 @@ def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> dict[str,
             + (f" (got {', '.join(given)})" if given else ""),
         )
     cron: str | None = None
-    interval: dict[str, Any] | None = None
+    interval: IntervalData | None = None
     if body.schedule is not None:
         every = parse_every(body.schedule)
         if every is not None:
@@ -401,7 +382,7 @@ def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> dict[str,
     if start_at and end_at and end_at <= start_at:
         raise InvalidSchedule("end_at must be after start_at")
 
-    spec = {
+    spec: ScheduleSpec = {
         "name": body.name,
         "description": body.description,
         **_common(body, max_payload_bytes),
@@ -418,44 +399,28 @@ def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> dict[str,
     return spec
 
 
-def schedule_trigger(spec: dict[str, Any], created_at: datetime) -> Trigger:
-    if spec["cron"] is not None:
-        return CronTrigger(spec["cron"], spec["timezone"])
-    seconds = spec["interval"]["value"] * CANONICAL_UNITS[spec["interval"]["unit"]]
-    start_at = parse_iso(spec["start_at"])
-    if start_at is not None:
-        return IntervalTrigger(seconds, start_at, first_index=0)
-    return IntervalTrigger(seconds, created_at.replace(microsecond=0), first_index=1)
-
-
-def schedule_window(spec: dict[str, Any]) -> Window:
-    return Window(parse_iso(spec["start_at"]), parse_iso(spec["end_at"]))
-
-
-def first_run_at(spec: dict[str, Any], created_at: datetime, now: datetime) -> datetime | None:
-    return next_fire(schedule_trigger(spec, created_at), now, schedule_window(spec))
-
-
-def normalize_job(body: JobIn, *, now: datetime, max_payload_bytes: int) -> dict[str, Any]:
+def normalize_job(body: JobIn, *, max_payload_bytes: int) -> JobSpec:
+    """The canonical form of a one-off job; when it runs is decided at creation time."""
     common = _common(body, max_payload_bytes)
     if body.delay is not None and body.scheduled_for is not None:
         raise ValidationFailed("give delay or scheduled_for, not both")
-    run_at = now
+    delay: float | None = None
     if body.delay is not None:
         try:
-            delay = parse_unit_value(body.delay) if isinstance(body.delay, dict) else None
-            seconds = delay[0] * CANONICAL_UNITS[delay[1]] if delay else parse_duration(body.delay)
+            unit_value = parse_unit_value(body.delay) if isinstance(body.delay, dict) else None
+            delay = (
+                unit_value[0] * CANONICAL_UNITS[unit_value[1]]
+                if unit_value
+                else parse_duration(body.delay)
+            )
         except ValueError as exc:
             raise ValidationFailed(f"invalid delay: {exc}", details={"field": "delay"}) from exc
-        if seconds < 0:
+        if delay < 0:
             raise ValidationFailed("delay must not be negative")
-        run_at = now + timedelta(seconds=seconds)
-    elif body.scheduled_for is not None:
-        run_at = max(now, _aware(body.scheduled_for) or now)
     return {
         **common,
         "name": body.name,
         "idempotency_key": body.idempotency_key,
-        "scheduled_for": _aware(body.scheduled_for) or run_at,
-        "run_at": run_at,
+        "delay": delay,
+        "scheduled_for": _aware(body.scheduled_for),
     }

@@ -9,7 +9,6 @@ from fastapi import Depends, Query, Request
 
 from chronos.server.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from chronos.server.runtime import Runtime
-from chronos.server.store import accounts as account_store
 
 TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/]{1,64}$")
 
@@ -27,14 +26,9 @@ async def authenticate(request: Request, runtime: RuntimeDep) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer chrns_…'")
-    token = token.strip()
-    account_id = runtime.key_cache.get(token)
+    account_id = await runtime.accounts.authenticate(token.strip())
     if account_id is None:
-        async with runtime.db.read() as conn:
-            account_id = await account_store.api_key_authenticate(conn, token)
-        if account_id is None:
-            raise Unauthorized("invalid API key")
-        runtime.key_cache.put(token, account_id)
+        raise Unauthorized("invalid API key")
     return account_id
 
 

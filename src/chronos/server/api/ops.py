@@ -23,6 +23,20 @@ async def metrics() -> Response:
 
 @router.get("/ready", response_model=None)
 async def ready(runtime: RuntimeDep) -> dict[str, str] | JSONResponse:
+    failing = runtime.supervisor.failing()
+    if failing:
+        names = ", ".join(sorted(failing))
+        noun = "service" if len(failing) == 1 else "services"
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "not_ready",
+                    "message": f"background {noun} failing: {names}",
+                    "details": {"failing_services": failing},
+                }
+            },
+            status_code=503,
+        )
     if await runtime.db.ping():
         return {"status": "ready", "database": "ok"}
     return JSONResponse(

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from chronos.server.durations import format_seconds
-from chronos.server.schemas import iso
+from chronos.server.domain.durations import format_seconds
+from chronos.server.domain.rows import (
+    ApiKeyRow,
+    ClaimedJob,
+    ExecutionRow,
+    JobRow,
+    RetryPolicyData,
+    ScheduleRow,
+    ScheduleSpec,
+    ScheduleVersionRow,
+)
+from chronos.server.domain.timing import iso
 
 
-def retry_policy_out(policy: dict[str, Any], max_retries: int) -> dict[str, Any]:
+def retry_policy_out(policy: RetryPolicyData, max_retries: int) -> dict[str, Any]:
     return {
         "max_attempts": max_retries + 1,
         "initial_interval": format_seconds(policy["initial_interval"]),
@@ -17,7 +27,7 @@ def retry_policy_out(policy: dict[str, Any], max_retries: int) -> dict[str, Any]
     }
 
 
-def schedule_config_out(spec: dict[str, Any]) -> dict[str, Any]:
+def schedule_config_out(spec: ScheduleSpec) -> dict[str, Any]:
     """A schedule's configuration, as the user can send it back."""
     return {
         "name": spec["name"],
@@ -41,7 +51,7 @@ def schedule_config_out(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def schedule_out(row: dict[str, Any], counts: dict[str, int] | None = None) -> dict[str, Any]:
+def schedule_out(row: ScheduleRow, counts: dict[str, int] | None = None) -> dict[str, Any]:
     """A schedule with its state; ``counts`` are its recent completed/failed jobs."""
     completed = (counts or {}).get("completed", 0)
     finished = completed + (counts or {}).get("failed", 0)
@@ -59,7 +69,7 @@ def schedule_out(row: dict[str, Any], counts: dict[str, int] | None = None) -> d
     }
 
 
-def schedule_version_out(row: dict[str, Any]) -> dict[str, Any]:
+def schedule_version_out(row: ScheduleVersionRow) -> dict[str, Any]:
     return {
         "version": row["version"],
         "created_at": iso(row["created_at"]),
@@ -67,7 +77,7 @@ def schedule_version_out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def job_out(row: dict[str, Any]) -> dict[str, Any]:
+def job_out(row: JobRow) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -94,7 +104,7 @@ def job_out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def execution_out(row: dict[str, Any]) -> dict[str, Any]:
+def execution_out(row: ExecutionRow) -> dict[str, Any]:
     return {
         "id": row["id"],
         "job_id": row["job_id"],
@@ -112,7 +122,7 @@ def execution_out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def claimed_job_out(row: dict[str, Any]) -> dict[str, Any]:
+def claimed_job_out(row: ClaimedJob) -> dict[str, Any]:
     return {
         "id": row["id"],
         "execution_id": row["execution_id"],
@@ -129,7 +139,7 @@ def claimed_job_out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def api_key_out(row: dict[str, Any]) -> dict[str, Any]:
+def api_key_out(row: ApiKeyRow) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],

@@ -11,13 +11,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from chronos.server.api.deps import AccountId, RuntimeDep
-from chronos.server.schemas import iso
-from chronos.server.store import signing as signing_store
+from chronos.server.domain.rows import SigningSecretRow
+from chronos.server.domain.timing import iso
 
 router = APIRouter(prefix="/v1/signing-secrets", tags=["signing secrets"])
 
 
-def _out(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _out(rows: list[SigningSecretRow]) -> dict[str, Any]:
     return {
         "data": [
             {
@@ -34,12 +34,9 @@ def _out(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 @router.get("")
 async def list_secrets(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
-    async with runtime.db.read() as conn:
-        return _out(await signing_store.signing_secret_list(conn, account_id))
+    return _out(await runtime.accounts.list_signing_secrets(account_id))
 
 
 @router.post("/rotate")
 async def rotate_secret(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
-    async with runtime.db.transaction() as conn:
-        await signing_store.signing_secret_rotate(conn, account_id, runtime.clock.now())
-        return _out(await signing_store.signing_secret_list(conn, account_id))
+    return _out(await runtime.accounts.rotate_signing_secret(account_id))

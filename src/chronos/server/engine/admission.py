@@ -12,97 +12,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.clock import Clock
-from chronos.server.engine.notifier import Notifier
+from chronos.server.domain.jobs import admitted_status, job_from_schedule, replaced
+from chronos.server.domain.rows import JobRow, ScheduleRow
+from chronos.server.domain.states import Concurrency, JobStatus
 from chronos.server.engine.service import Service
-from chronos.server.engine.states import Concurrency, JobStatus, Trigger
-from chronos.server.ids import new_id
+from chronos.server.notifier import Notifier
 from chronos.server.store import jobs as job_store
 from chronos.server.store.db import Database
 
 
-def admitted_status(delivery: dict[str, Any]) -> JobStatus:
-    return JobStatus.QUEUED if delivery.get("type") == "push" else JobStatus.READY
-
-
-def job_row_from_schedule(
-    schedule: dict[str, Any],
-    slot: datetime,
-    now: datetime,
-    *,
-    status: JobStatus,
-    trigger: Trigger = Trigger.SCHEDULE,
-) -> dict[str, Any]:
-    spec = schedule["spec"]
-    final = status in (JobStatus.SKIPPED, JobStatus.CANCELED)
-    return {
-        "id": new_id("job"),
-        "account_id": schedule["account_id"],
-        "schedule_id": schedule["id"],
-        "name": spec["name"],
-        "handler": spec["handler"],
-        "payload": spec["payload"],
-        "delivery": spec["delivery"],
-        "delivery_type": spec["delivery"]["type"],
-        "status": status.value,
-        "trigger": trigger.value,
-        "scheduled_for": slot,
-        "run_at": slot if trigger is Trigger.SCHEDULE else now,
-        "attempt": 0,
-        "retry_base": 0,
-        "max_retries": spec["max_retries"],
-        "timeout_seconds": spec["timeout"],
-        "retry_policy": spec["retry_policy"],
-        "idempotency_key": None,
-        "tags": spec["tags"],
-        "result": None,
-        "last_error": _skip_reason(spec) if status is JobStatus.SKIPPED else None,
-        "cancel_requested": False,
-        "created_at": now,
-        "updated_at": now,
-        "finished_at": now if final else None,
-    }
-
-
-def _skip_reason(spec: dict[str, Any]) -> dict[str, str]:
-    return {
-        "type": "skipped",
-        "message": f"an earlier job of this schedule was still in flight "
-        f"(concurrency: {spec['concurrency']})",
-    }
-
-
 @dataclass
 class Admitted:
-    jobs: list[dict[str, Any]]  # the rows inserted (a slot that already had its job is not)
+    jobs: list[JobRow]  # the rows inserted (a slot that already had its job is not)
     canceled: list[str]  # in-flight jobs the ``replace`` policy canceled
 
 
 async def admit_fired(
-    conn: AsyncConnection, fired: list[tuple[dict[str, Any], datetime]], now: datetime
+    conn: AsyncConnection, fired: list[tuple[ScheduleRow, datetime]], now: datetime
 ) -> Admitted:
     """Insert the jobs for fired ``(schedule, slot)`` pairs with their admitted status."""
     guarded = {s["id"] for s, _ in fired if s["spec"]["concurrency"] != Concurrency.ALLOW}
     in_flight = await job_store.job_schedules_in_flight(conn, guarded)
     busy = {schedule_id: bool(jobs) for schedule_id, jobs in in_flight.items()}
     to_cancel: list[str] = []
-    rows: list[dict[str, Any]] = []
-    last_row_of: dict[str, dict[str, Any]] = {}
+    rows: list[JobRow] = []
+    last_row_of: dict[str, JobRow] = {}
     for schedule, slot in fired:
         policy = Concurrency(schedule["spec"]["concurrency"])
-        status = admitted_status(schedule["spec"]["delivery"])
+        status = admitted_status(schedule["spec"]["delivery"]["type"])
         if policy is Concurrency.FORBID and busy.get(schedule["id"]):
             status = JobStatus.SKIPPED
         elif policy is Concurrency.REPLACE:
             to_cancel.extend(j["id"] for j in in_flight.pop(schedule["id"], []))
             previous = last_row_of.get(schedule["id"])
             if previous is not None:  # several slots in one round: only the last one runs
-                previous.update(status=JobStatus.CANCELED.value, finished_at=now)
-        row = job_row_from_schedule(schedule, slot, now, status=status)
+                replaced(previous, now)
+        row = job_from_schedule(schedule, slot, now, status=status)
         if status is not JobStatus.SKIPPED:
             busy[schedule["id"]] = True
         rows.append(row)

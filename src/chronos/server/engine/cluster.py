@@ -13,31 +13,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
-from chronos.server.engine.notifier import Message, Notifier
 from chronos.server.ids import new_id
+from chronos.server.notifier import Message, Notifier
+from chronos.server.store.notify import (
+    CONNECTION_ERRORS,
+    MAX_PAYLOAD,
+    notify_connect,
+    notify_listen,
+    notify_send,
+)
 
 log = logging.getLogger("chronos.cluster")
-
-CHANNEL = "chronos"
-# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
-MAX_PAYLOAD = 7000
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 class PgBridge:
     name = "cluster-bridge"
 
     def __init__(self, database_url: str, notifier: Notifier) -> None:
-        self.dsn = asyncpg_dsn(database_url)
+        self.database_url = database_url
         self.notifier = notifier
         self.node_id = new_id("node")
         self._outbox: set[Message] = set()
@@ -53,8 +49,8 @@ class PgBridge:
         failures = 0
         while True:
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                conn = await notify_connect(self.database_url)
+            except CONNECTION_ERRORS as exc:
                 failures += 1
                 delay = min(5.0, 0.2 * 2**failures)
                 log.warning("cluster bridge cannot connect (%s); retrying in %.1fs", exc, delay)
@@ -63,7 +59,7 @@ class PgBridge:
             failures = 0
             try:
                 await self._serve(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except CONNECTION_ERRORS as exc:
                 log.warning("cluster bridge lost its connection: %s", exc)
             finally:
                 self.connected.clear()
@@ -73,7 +69,7 @@ class PgBridge:
     async def _serve(self, conn: asyncpg.Connection) -> None:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
-        await conn.add_listener(CHANNEL, self._on_notification)
+        await notify_listen(conn, self._on_notification)
         self.connected.set()
         self._wake_everything()  # whatever was sent while we were away is lost: re-check
         while not lost.is_set():
@@ -86,11 +82,11 @@ class PgBridge:
                 return
             self._outbox_ready.clear()
             messages, self._outbox = list(self._outbox), set()
-            for payload in self._payloads(messages):
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+            await notify_send(conn, self._payloads(messages))
 
     def _payloads(self, messages: list[Message]) -> list[str]:
-        payloads, batch = [], []
+        payloads: list[str] = []
+        batch: list[list[str]] = []
         for message in messages:
             batch.append(list(message))
             if len(json.dumps(batch)) > MAX_PAYLOAD - 100:
@@ -100,7 +96,7 @@ class PgBridge:
             payloads.append(json.dumps({"n": self.node_id, "m": batch}))
         return payloads
 
-    def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notification(self, payload: str) -> None:
         try:
             data = json.loads(payload)
         except ValueError:
@@ -111,7 +107,4 @@ class PgBridge:
             self.notifier.receive((kind, account_id, key))
 
     def _wake_everything(self) -> None:
-        for account_id, handler in list(self.notifier._claim_waiters):
-            self.notifier.receive(("ready", account_id, handler))
-        for kind in ("queued", "schedules", "pending"):
-            self.notifier.receive((kind, "", ""))
+        self.notifier.wake_everything()

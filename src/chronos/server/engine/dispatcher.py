@@ -13,23 +13,23 @@ a round (≤ 1 s) when it happens elsewhere.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from chronos.server import metrics
 from chronos.server.clock import Clock
-from chronos.server.engine.notifier import Notifier
-from chronos.server.engine.outcomes import Ending, apply_endings
+from chronos.server.domain.jobs import Result, success_code_ranges
+from chronos.server.domain.rows import ClaimedJob
 from chronos.server.engine.push import PushResult, build_request, send
 from chronos.server.engine.service import Service
 from chronos.server.engine.targets import guarded_client
 from chronos.server.ids import new_id
-from chronos.server.schemas import success_code_ranges
-from chronos.server.store import executions as execution_store
+from chronos.server.notifier import Notifier
+from chronos.server.services.executions import ExecutionService, Report
 from chronos.server.store import jobs as job_store
 from chronos.server.store import signing as signing_store
 from chronos.server.store.db import Database
@@ -66,7 +66,7 @@ class Dispatcher(Service):
     ) -> None:
         super().__init__(clock, notifier.dispatch_wakeup)
         self.db = db
-        self.notifier = notifier
+        self.executions = ExecutionService(db, clock, notifier)
         self.concurrency = concurrency
         self.node_id = f"dispatcher:{socket.gethostname()}:{new_id('node')[-8:]}"
         # httpcore scans every pooled connection on each request, so one pool of hundreds of
@@ -90,7 +90,7 @@ class Dispatcher(Service):
         self.refill_at = max(1, min(CLAIM_BATCH, concurrency) // 4)
         self._cancel_checked_at = 0.0
         # Finished deliveries waiting to be recorded; recorded together, in one transaction.
-        self._to_record: list[tuple[dict[str, Any], PushResult, int, asyncio.Future[None]]] = []
+        self._to_record: list[tuple[ClaimedJob, PushResult, int, asyncio.Future[None]]] = []
         self._recorder: asyncio.Task[None] | None = None
         notifier.on_job_canceled(self._abort)
 
@@ -120,7 +120,7 @@ class Dispatcher(Service):
                 name=f"chronos:push:{job['id']}",
             )
             self.in_flight[job["id"]] = task
-            task.add_done_callback(lambda _t, job_id=job["id"]: self._done(job_id))
+            task.add_done_callback(functools.partial(self._done, job["id"]))
         outcome.started = len(claimed)
         return outcome
 
@@ -139,7 +139,7 @@ class Dispatcher(Service):
         for client in self.clients:
             await client.aclose()
 
-    def _done(self, job_id: str) -> None:
+    def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job_id, None)
         self.wakeup.set()  # a slot is free: there may be queued jobs waiting for it
 
@@ -160,20 +160,22 @@ class Dispatcher(Service):
             self._abort(job_id)
         return len(canceled)
 
-    async def _deliver(self, job: dict[str, Any], secrets: list[str]) -> None:
+    async def _deliver(self, job: ClaimedJob, secrets: list[str]) -> None:
         """Send one job and record the outcome.
 
         Cancellation (a canceled job, whose execution is already marked canceled, or a node
         shutting down, whose lease will expire and be retried) aborts the request and records
         nothing.
         """
-        request = build_request(job, secrets, self.clock.now())
+        http = job["delivery"].get("http")
+        assert http is not None, "a queued job is a push job"
+        request = build_request(job, http, secrets, self.clock.now())
         self._next_client = (self._next_client + 1) % len(self.clients)
         result, duration_ms = await send(
             self.clients[self._next_client],
             request,
             timeout_seconds=job["timeout_seconds"],
-            success_codes=success_code_ranges(job["delivery"]["http"]["success_codes"]),
+            success_codes=success_code_ranges(http["success_codes"]),
             now=self.clock.now(),
         )
         metrics.PUSH_REQUESTS.labels(
@@ -182,7 +184,7 @@ class Dispatcher(Service):
         metrics.PUSH_DURATION.observe(duration_ms / 1000)
         await self._record(job, result, duration_ms)
 
-    async def _record(self, job: dict[str, Any], result: PushResult, duration_ms: int) -> None:
+    async def _record(self, job: ClaimedJob, result: PushResult, duration_ms: int) -> None:
         """Queue the outcome for the recorder and wait until it is committed.
 
         Deliveries that finish together are recorded in one transaction: commits, not HTTP,
@@ -207,27 +209,24 @@ class Dispatcher(Service):
                 if not done.done():
                     done.set_result(None)
 
-    async def _record_batch(self, batch: list[tuple[dict[str, Any], PushResult, int]]) -> None:
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            locked = await execution_store.execution_lock_many(
-                conn, None, [job["execution_id"] for job, _, _ in batch]
-            )
-            endings = [
-                Ending(
-                    execution=locked[job["execution_id"]],
-                    status=result.status,
-                    error=result.error,
-                    retryable=result.retryable,
-                    http_status=result.http_status,
-                    response_excerpt=result.response_excerpt,
-                    duration_ms=duration_ms,
-                    retry_after=result.retry_after,
+    async def _record_batch(self, batch: list[tuple[ClaimedJob, PushResult, int]]) -> None:
+        """Record outcomes through the one result pipeline. A job canceled or timed out
+        meanwhile keeps what it has (its report is refused, and that is not an error here)."""
+        await self.executions.finish(
+            None,
+            [
+                Report(
+                    job["execution_id"],
+                    Result(
+                        status=result.status,
+                        error=result.error,
+                        retryable=result.retryable,
+                        http_status=result.http_status,
+                        response_excerpt=result.response_excerpt,
+                        duration_ms=duration_ms,
+                        retry_after=result.retry_after,
+                    ),
                 )
                 for job, result, duration_ms in batch
-                # A job canceled or timed out meanwhile keeps what it has.
-                if locked.get(job["execution_id"], {}).get("status") == "running"
-            ]
-            applied = await apply_endings(conn, endings, now)
-        if applied.retries_scheduled:
-            self.notifier.pending_changed()
+            ],
+        )

@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chronos.server.engine.states import ExecutionStatus
+from chronos.server.domain.rows import ClaimedJob, HttpTarget
+from chronos.server.domain.states import ExecutionStatus
+from chronos.server.domain.timing import iso
 from chronos.server.engine.targets import ResolveFailed, TargetRefused
-from chronos.server.schemas import iso
 from chronos.webhooks import SIGNATURE_HEADER, signature_header
 
 EXCERPT_BYTES = 4096
@@ -38,11 +39,13 @@ class PushResult:
     retry_after: float | None = None
 
 
-def build_request(job: dict[str, Any], secrets: list[str], now: datetime) -> httpx.Request:
-    http = job["delivery"]["http"]
+def build_request(
+    job: ClaimedJob, http: HttpTarget, secrets: list[str], now: datetime
+) -> httpx.Request:
+    """The signed request for one execution of ``job`` to its target ``http``."""
     method = http["method"]
     headers = {**http["headers"]}
-    if http.get("body") is not None:
+    if http["body"] is not None:
         body = http["body"].encode()
         headers.setdefault("Content-Type", "application/json")
     elif method in ("GET", "DELETE"):

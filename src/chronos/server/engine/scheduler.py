@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from chronos.server import metrics
 from chronos.server.clock import Clock
+from chronos.server.domain.rows import JobRow, ScheduleRow
+from chronos.server.domain.schedules import plan
+from chronos.server.domain.states import JobStatus
+from chronos.server.domain.timing import FirePlan
 from chronos.server.engine.admission import admit_fired
-from chronos.server.engine.notifier import Notifier
 from chronos.server.engine.service import Service
-from chronos.server.engine.timing import FirePlan, MisfirePolicy, plan_fires
-from chronos.server.schemas import schedule_trigger, schedule_window
+from chronos.server.notifier import Notifier
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database
+from chronos.server.store.schedules import ScheduleAdvance
 
 log = logging.getLogger("chronos.scheduler")
 
@@ -33,7 +35,7 @@ class SchedulerRound:
     fired: int = 0
     skipped: int = 0
     missed: int = 0
-    jobs: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[JobRow] = field(default_factory=list)
 
 
 class Scheduler(Service):
@@ -55,23 +57,23 @@ class Scheduler(Service):
             if not due:
                 return outcome
             outcome.schedules = len(due)
-            fired: list[tuple[dict[str, Any], datetime]] = []
-            advances = []
+            fired: list[tuple[ScheduleRow, datetime]] = []
+            advances: list[ScheduleAdvance] = []
             for schedule in due:
                 try:
-                    plan = self._plan(schedule, now)
+                    fire_plan = plan(schedule, now)
                 except Exception:
                     # One broken schedule (say, a timezone gone from tzdata) must not stop the
                     # others: log it and look at it again in a minute.
                     log.exception("cannot plan schedule %s; retrying in 60s", schedule["id"])
-                    plan = FirePlan([], now + timedelta(seconds=60))
-                outcome.missed += plan.missed
-                fired.extend((schedule, slot) for slot in plan.slots)
+                    fire_plan = FirePlan([], now + timedelta(seconds=60))
+                outcome.missed += fire_plan.missed
+                fired.extend((schedule, slot) for slot in fire_plan.slots)
                 advances.append(
                     {
                         "id": schedule["id"],
-                        "next_run_at": plan.next_run_at,
-                        "last_run_at": plan.slots[-1] if plan.slots else None,
+                        "next_run_at": fire_plan.next_run_at,
+                        "last_run_at": fire_plan.slots[-1] if fire_plan.slots else None,
                     }
                 )
             admitted = await admit_fired(conn, fired, now)
@@ -80,7 +82,8 @@ class Scheduler(Service):
         for job_id in admitted.canceled:
             self.notifier.job_canceled(job_id)
         admitted_jobs = admitted.jobs
-        outcome.fired = sum(1 for j in admitted_jobs if j["status"] not in ("skipped", "canceled"))
+        not_run = (JobStatus.SKIPPED, JobStatus.CANCELED)
+        outcome.fired = sum(1 for j in admitted_jobs if j["status"] not in not_run)
         outcome.skipped = len(admitted_jobs) - outcome.fired
         self.notifier.jobs_ready_many(admitted_jobs)
         metrics.SLOTS_FIRED.inc(outcome.fired)
@@ -92,17 +95,6 @@ class Scheduler(Service):
         if outcome.missed:
             log.info("misfire: %d slot(s) not run under their misfire policy", outcome.missed)
         return outcome
-
-    def _plan(self, schedule: dict[str, Any], now: datetime) -> FirePlan:
-        spec = schedule["spec"]
-        return plan_fires(
-            schedule_trigger(spec, schedule["created_at"]),
-            schedule["next_run_at"],
-            now,
-            policy=MisfirePolicy(spec["misfire_policy"]),
-            catchup_window=timedelta(seconds=spec["catchup_window"]),
-            window=schedule_window(spec),
-        )
 
     def has_more(self, result: SchedulerRound) -> bool:
         return result.schedules >= self.batch_size

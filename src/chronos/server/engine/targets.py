@@ -100,7 +100,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             raise ResolveFailed(f"could not resolve host {host}") from exc
         seen: dict[str, IPAddress] = {}
         for _family, _type, _proto, _name, sockaddr in infos:
-            seen.setdefault(sockaddr[0], ipaddress.ip_address(sockaddr[0].split("%")[0]))
+            address = str(sockaddr[0])
+            seen.setdefault(address, ipaddress.ip_address(address.split("%")[0]))
         return list(seen.values())
 
     async def sleep(self, seconds: float) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chronos.server.domain.rows import AccountRow, ApiKeyRow
 from chronos.server.ids import new_id
 from chronos.server.store.signing import signing_secret_create
 from chronos.server.store.tables import accounts, api_keys
@@ -29,14 +30,14 @@ async def account_count(conn: AsyncConnection) -> int:
     return (await conn.execute(sa.select(sa.func.count()).select_from(accounts))).scalar_one()
 
 
-async def account_get_by_name(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
+async def account_get_by_name(conn: AsyncConnection, name: str) -> AccountRow | None:
     row = (await conn.execute(sa.select(accounts).where(accounts.c.name == name))).first()
-    return dict(row._mapping) if row else None
+    return cast(AccountRow, dict(row._mapping)) if row else None
 
 
-async def account_create(conn: AsyncConnection, name: str, now: datetime) -> dict[str, Any]:
+async def account_create(conn: AsyncConnection, name: str, now: datetime) -> AccountRow:
     """A new account, with its first signing secret for push requests."""
-    row = {"id": new_id("acc"), "name": name, "created_at": now}
+    row: AccountRow = {"id": new_id("acc"), "name": name, "created_at": now}
     await conn.execute(sa.insert(accounts).values(row))
     await signing_secret_create(conn, row["id"], now)
     return row
@@ -44,10 +45,10 @@ async def account_create(conn: AsyncConnection, name: str, now: datetime) -> dic
 
 async def api_key_create(
     conn: AsyncConnection, account_id: str, name: str, now: datetime, plaintext: str | None = None
-) -> tuple[dict[str, Any], str]:
+) -> tuple[ApiKeyRow, str]:
     """Store a key; return its row and the plaintext, which is never stored."""
     plaintext = plaintext or generate_key()
-    row = {
+    row: ApiKeyRow = {
         "id": new_id("key"),
         "account_id": account_id,
         "name": name,
@@ -59,11 +60,11 @@ async def api_key_create(
     return row, plaintext
 
 
-async def api_key_list(conn: AsyncConnection, account_id: str) -> list[dict[str, Any]]:
+async def api_key_list(conn: AsyncConnection, account_id: str) -> list[ApiKeyRow]:
     rows = await conn.execute(
         sa.select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.id)
     )
-    return [dict(r._mapping) for r in rows]
+    return [cast(ApiKeyRow, dict(r._mapping)) for r in rows]
 
 
 async def api_key_delete(conn: AsyncConnection, account_id: str, key_id: str) -> bool:

@@ -1,14 +1,19 @@
-"""Executions: results, heartbeats and expired leases."""
+"""Executions: results, heartbeats, cancels and expired leases.
+
+Every change is guarded by ``status = 'running'``: the only status an execution leaves
+(``EXECUTION_TRANSITIONS`` in ``domain/states.py``).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server.engine.states import ExecutionStatus
+from chronos.server.domain.rows import ExecutionEnd, ExecutionRow, LockedExecution
+from chronos.server.domain.states import EXECUTION_TRANSITIONS, ExecutionStatus, IllegalTransition
 from chronos.server.store.dialect import is_postgres
 from chronos.server.store.tables import executions, jobs
 
@@ -37,9 +42,15 @@ def _lock(conn: AsyncConnection, query: sa.Select[Any], *, skip: bool) -> sa.Sel
     return query
 
 
+class HeartbeatState(TypedDict):
+    status: str
+    lease_expires_at: datetime | None  # None unless still running
+    cancel_requested: bool
+
+
 async def execution_get(
     conn: AsyncConnection, account_id: str, execution_id: str
-) -> dict[str, Any] | None:
+) -> ExecutionRow | None:
     row = (
         await conn.execute(
             sa.select(executions).where(
@@ -47,19 +58,19 @@ async def execution_get(
             )
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return cast(ExecutionRow, dict(row._mapping)) if row else None
 
 
-async def execution_list_for_job(conn: AsyncConnection, job_id: str) -> list[dict[str, Any]]:
+async def execution_list_for_job(conn: AsyncConnection, job_id: str) -> list[ExecutionRow]:
     rows = await conn.execute(
         sa.select(executions).where(executions.c.job_id == job_id).order_by(executions.c.attempt)
     )
-    return [dict(r._mapping) for r in rows]
+    return [cast(ExecutionRow, dict(r._mapping)) for r in rows]
 
 
 async def execution_lock_many(
     conn: AsyncConnection, account_id: str | None, execution_ids: list[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, LockedExecution]:
     """Lock executions (and read their jobs' retry settings) before reporting results.
 
     ``account_id`` scopes the lookup to one account (None: the engine's own lookups)."""
@@ -67,12 +78,12 @@ async def execution_lock_many(
     if account_id is not None:
         query = query.where(executions.c.account_id == account_id)
     rows = await conn.execute(_lock(conn, query, skip=False))
-    return {row.id: dict(row._mapping) for row in rows}
+    return {row.id: cast(LockedExecution, dict(row._mapping)) for row in rows}
 
 
 async def execution_lock_expired(
     conn: AsyncConnection, now: datetime, limit: int
-) -> list[dict[str, Any]]:
+) -> list[LockedExecution]:
     """Running executions whose lease has expired, locked; rows another node holds are skipped."""
     query = (
         _finish_query()
@@ -84,15 +95,16 @@ async def execution_lock_expired(
         .limit(limit)
     )
     rows = await conn.execute(_lock(conn, query, skip=True))
-    return [dict(r._mapping) for r in rows]
+    return [cast(LockedExecution, dict(r._mapping)) for r in rows]
 
 
-async def execution_finish_many(conn: AsyncConnection, finished: list[dict[str, Any]]) -> None:
-    """Record the end of running executions: ``id``, ``status``, ``finished_at``,
-    ``duration_ms``, ``output``, ``error``, ``http_status``, ``response_excerpt``.
-    Executions no longer running are left alone."""
+async def execution_finish_many(conn: AsyncConnection, finished: list[ExecutionEnd]) -> None:
+    """Record the end of running executions; executions no longer running are left alone."""
     if not finished:
         return
+    for end in finished:
+        if ExecutionStatus(end["status"]) not in EXECUTION_TRANSITIONS[ExecutionStatus.RUNNING]:
+            raise IllegalTransition(f"a running execution cannot become {end['status']}")
     await conn.execute(
         sa.update(executions)
         .where(
@@ -115,7 +127,7 @@ async def execution_finish_many(conn: AsyncConnection, finished: list[dict[str, 
 
 async def execution_heartbeat(
     conn: AsyncConnection, account_id: str, execution_id: str, now: datetime
-) -> dict[str, Any] | None:
+) -> HeartbeatState | None:
     """Extend a running execution's lease by its job's timeout.
 
     Returns the execution's ``status``, the new ``lease_expires_at`` (None unless running) and
@@ -152,3 +164,21 @@ async def execution_heartbeat(
         "lease_expires_at": lease_expires_at,
         "cancel_requested": row.cancel_requested,
     }
+
+
+async def execution_cancel_running(
+    conn: AsyncConnection, job_ids: list[str], now: datetime
+) -> None:
+    """Cancel the running executions of ``job_ids`` (their jobs are being canceled)."""
+    await conn.execute(
+        sa.update(executions)
+        .where(
+            executions.c.job_id.in_(job_ids),
+            executions.c.status == ExecutionStatus.RUNNING.value,
+        )
+        .values(
+            status=ExecutionStatus.CANCELED.value,
+            finished_at=now,
+            error={"type": "canceled", "message": "the job was canceled"},
+        )
+    )

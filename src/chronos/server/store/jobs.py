@@ -1,49 +1,69 @@
-"""Jobs: creation, listing, admission, claiming, cancel and retry."""
+"""Jobs: creation, listing, admission, claiming, cancel and retry.
+
+Every status change is a guarded update whose allowed source statuses come from the
+transition table (``domain/states.py``): ``WHERE status IN sources_of(target)``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server.engine.states import (
-    CANCELABLE_AT_ONCE,
+from chronos.server.domain.rows import ClaimedJob, JobMoved, JobOutcome, JobRow
+from chronos.server.domain.states import (
+    CANCELABLE,
     FINAL_JOB_STATUSES,
     IN_FLIGHT_JOB_STATUSES,
+    JOB_INITIAL_STATUSES,
+    JOB_TRANSITIONS,
+    RETRYABLE_BY_USER,
+    DeliveryType,
     ExecutionStatus,
+    IllegalTransition,
     JobStatus,
+    sources_of,
+    values,
 )
-from chronos.server.errors import IdempotencyKeyConflict
 from chronos.server.ids import new_id
 from chronos.server.store.dialect import insert_for, skip_locked, tag_filter
+from chronos.server.store.errors import UniqueViolation
+from chronos.server.store.executions import execution_cancel_running
 from chronos.server.store.pagination import page, split_page
-from chronos.server.store.tables import executions, jobs
+from chronos.server.store.tables import SCHEDULE_SLOT_PREDICATE, executions, jobs
 
 
-async def job_insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Insert one job; a reused idempotency key is a conflict and inserts nothing."""
+def _check_initial(rows: list[JobRow]) -> None:
+    for row in rows:
+        if row["status"] not in JOB_INITIAL_STATUSES:
+            raise IllegalTransition(f"a job cannot be created {row['status']}")
+
+
+async def job_insert(conn: AsyncConnection, row: JobRow) -> None:
+    """Insert one job; a reused idempotency key raises :class:`UniqueViolation` and inserts
+    nothing (the rest of the transaction goes on)."""
+    _check_initial([row])
     try:
         async with conn.begin_nested():
-            await conn.execute(sa.insert(jobs).values(row))
+            await conn.execute(sa.insert(jobs).values(**row))
     except IntegrityError as exc:
-        if row.get("idempotency_key") is not None:
-            raise IdempotencyKeyConflict(
-                f"a job with idempotency_key {row['idempotency_key']!r} already exists",
-                details={"idempotency_key": row["idempotency_key"]},
-            ) from exc
+        if row["idempotency_key"] is not None:
+            raise UniqueViolation("idempotency_key", row["idempotency_key"]) from exc
         raise
 
 
-async def job_insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def job_insert_many(conn: AsyncConnection, rows: list[JobRow]) -> None:
+    """Insert jobs that carry no idempotency key (nothing about them can conflict)."""
+    _check_initial(rows)
     if rows:
         await conn.execute(sa.insert(jobs), rows)
 
 
-async def job_insert_fired(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
+async def job_insert_fired(conn: AsyncConnection, rows: list[JobRow]) -> set[str]:
     """Insert jobs fired by schedules; a slot that already has its job is left alone.
 
     The partial unique index ``uq_jobs_schedule_slot`` makes this exactly-once across nodes.
@@ -51,11 +71,12 @@ async def job_insert_fired(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     """
     if not rows:
         return set()
+    _check_initial(rows)
     statement = (
         insert_for(conn, jobs)
         .on_conflict_do_nothing(
             index_elements=["schedule_id", "scheduled_for"],
-            index_where=sa.text("trigger = 'schedule'"),
+            index_where=sa.text(SCHEDULE_SLOT_PREDICATE),
         )
         .returning(jobs.c.id)
     )
@@ -66,13 +87,13 @@ async def job_insert_fired(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     return inserted
 
 
-async def job_get(conn: AsyncConnection, account_id: str, job_id: str) -> dict[str, Any] | None:
+async def job_get(conn: AsyncConnection, account_id: str, job_id: str) -> JobRow | None:
     row = (
         await conn.execute(
             sa.select(jobs).where(jobs.c.id == job_id, jobs.c.account_id == account_id)
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return cast(JobRow, dict(row._mapping)) if row else None
 
 
 async def job_list(
@@ -86,7 +107,7 @@ async def job_list(
     tags: dict[str, str] | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[JobRow], str | None]:
     query = sa.select(jobs).where(jobs.c.account_id == account_id)
     if one_off_only:
         query = query.where(jobs.c.schedule_id.is_(None))
@@ -99,7 +120,7 @@ async def job_list(
     if tags:
         query = query.where(tag_filter(conn, jobs.c.tags, tags))
     rows = await conn.execute(page(query, jobs.c.id, cursor, limit))
-    return split_page([dict(r._mapping) for r in rows], limit)
+    return split_page([cast(JobRow, dict(r._mapping)) for r in rows], limit)
 
 
 async def job_schedules_in_flight(
@@ -112,7 +133,7 @@ async def job_schedules_in_flight(
     rows = await conn.execute(
         sa.select(jobs.c.id, jobs.c.schedule_id, jobs.c.status).where(
             jobs.c.schedule_id.in_(ids),
-            jobs.c.status.in_([s.value for s in IN_FLIGHT_JOB_STATUSES]),
+            jobs.c.status.in_(values(IN_FLIGHT_JOB_STATUSES)),
         )
     )
     found: dict[str, list[dict[str, Any]]] = {}
@@ -122,10 +143,14 @@ async def job_schedules_in_flight(
 
 
 def _admitted_status(delivery_type: Any) -> Any:
-    return sa.case((delivery_type == "push", JobStatus.QUEUED.value), else_=JobStatus.READY.value)
+    """``domain.jobs.admitted_status`` in SQL."""
+    return sa.case(
+        (delivery_type == DeliveryType.PUSH.value, JobStatus.QUEUED.value),
+        else_=JobStatus.READY.value,
+    )
 
 
-async def job_admit_due(conn: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:
+async def job_admit_due(conn: AsyncConnection, now: datetime, limit: int) -> list[JobMoved]:
     """Move due ``pending`` jobs to ``ready`` (pull) or ``queued`` (push).
 
     Returns ``account_id``, ``handler`` and ``status`` of each job moved, for wake-ups.
@@ -137,13 +162,14 @@ async def job_admit_due(conn: AsyncConnection, now: datetime, limit: int) -> lis
         .order_by(jobs.c.run_at)
         .limit(limit),
     ).scalar_subquery()
+    assert JobStatus.PENDING in sources_of(JobStatus.QUEUED) & sources_of(JobStatus.READY)
     result = await conn.execute(
         sa.update(jobs)
         .where(jobs.c.id.in_(due))
         .values(status=_admitted_status(jobs.c.delivery_type), updated_at=now)
         .returning(jobs.c.account_id, jobs.c.handler, jobs.c.status)
     )
-    return [dict(r._mapping) for r in result]
+    return [cast(JobMoved, dict(r._mapping)) for r in result]
 
 
 async def job_next_pending_at(conn: AsyncConnection) -> datetime | None:
@@ -175,20 +201,25 @@ CLAIM_COLUMNS = (
 
 async def _claim(
     conn: AsyncConnection,
+    source: JobStatus,
     conditions: list[Any],
     *,
     limit: int,
     worker_id: str | None,
     now: datetime,
     lease_margin: float = 0.0,
-) -> list[dict[str, Any]]:
+) -> list[ClaimedJob]:
     """Move up to ``limit`` matching jobs to ``running``, each with a new execution.
 
     On PostgreSQL this is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``, so
     concurrent claimers never block each other or get the same job.
     """
+    if source not in sources_of(JobStatus.RUNNING):
+        raise IllegalTransition(f"a {source} job cannot be claimed")
+    status_guard = jobs.c.status == source.value
     candidates = skip_locked(
-        conn, sa.select(jobs.c.id).where(*conditions).order_by(jobs.c.run_at).limit(limit)
+        conn,
+        sa.select(jobs.c.id).where(status_guard, *conditions).order_by(jobs.c.run_at).limit(limit),
     ).scalar_subquery()
     result = await conn.execute(
         sa.update(jobs)
@@ -196,7 +227,7 @@ async def _claim(
         .values(status=JobStatus.RUNNING.value, attempt=jobs.c.attempt + 1, updated_at=now)
         .returning(*CLAIM_COLUMNS)
     )
-    claimed = [dict(r._mapping) for r in result]
+    claimed = [cast(ClaimedJob, dict(r._mapping)) for r in result]
     if not claimed:
         return []
     execution_rows = []
@@ -228,27 +259,30 @@ async def job_claim_ready(
     limit: int,
     worker_id: str | None,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[ClaimedJob]:
     """Claim up to ``limit`` ready pull jobs of ``handlers`` for a worker of ``account_id``."""
-    conditions = [
-        jobs.c.status == JobStatus.READY.value,
-        jobs.c.account_id == account_id,
-        jobs.c.handler.in_(handlers),
-    ]
-    return await _claim(conn, conditions, limit=limit, worker_id=worker_id, now=now)
+    conditions = [jobs.c.account_id == account_id, jobs.c.handler.in_(handlers)]
+    return await _claim(
+        conn, JobStatus.READY, conditions, limit=limit, worker_id=worker_id, now=now
+    )
 
 
 async def job_claim_queued(
     conn: AsyncConnection, *, limit: int, node_id: str, now: datetime, lease_margin: float
-) -> list[dict[str, Any]]:
+) -> list[ClaimedJob]:
     """Claim up to ``limit`` queued push jobs for this node's dispatcher.
 
     The lease is the job's timeout plus ``lease_margin``: the request itself is bounded by the
     timeout, so only a dead node lets a lease expire.
     """
-    conditions = [jobs.c.status == JobStatus.QUEUED.value]
     return await _claim(
-        conn, conditions, limit=limit, worker_id=node_id, now=now, lease_margin=lease_margin
+        conn,
+        JobStatus.QUEUED,
+        [],
+        limit=limit,
+        worker_id=node_id,
+        now=now,
+        lease_margin=lease_margin,
     )
 
 
@@ -266,7 +300,7 @@ async def job_canceled_among(conn: AsyncConnection, job_ids: list[str]) -> list[
 
 async def job_cancel(
     conn: AsyncConnection, account_id: str, job_id: str, now: datetime
-) -> dict[str, Any] | None:
+) -> JobRow | None:
     """Cancel a job; a running one also has its execution canceled (its worker learns it from
     the heartbeat, and its late result is refused). None if the job can't be canceled.
 
@@ -279,7 +313,7 @@ async def job_cancel(
         .where(
             jobs.c.id == job_id,
             jobs.c.account_id == account_id,
-            jobs.c.status.in_([s.value for s in (*CANCELABLE_AT_ONCE, JobStatus.RUNNING)]),
+            jobs.c.status.in_(values(CANCELABLE)),
         )
         .values(
             status=JobStatus.CANCELED.value,
@@ -301,10 +335,7 @@ async def job_cancel_many(conn: AsyncConnection, job_ids: list[str], now: dateti
     await execution_cancel_running(conn, job_ids, now)
     await conn.execute(
         sa.update(jobs)
-        .where(
-            jobs.c.id.in_(job_ids),
-            jobs.c.status.in_([s.value for s in IN_FLIGHT_JOB_STATUSES]),
-        )
+        .where(jobs.c.id.in_(job_ids), jobs.c.status.in_(values(CANCELABLE)))
         .values(
             status=JobStatus.CANCELED.value,
             cancel_requested=sa.case((jobs.c.status == JobStatus.RUNNING.value, True), else_=False),
@@ -314,33 +345,16 @@ async def job_cancel_many(conn: AsyncConnection, job_ids: list[str], now: dateti
     )
 
 
-async def execution_cancel_running(
-    conn: AsyncConnection, job_ids: list[str], now: datetime
-) -> None:
-    await conn.execute(
-        sa.update(executions)
-        .where(
-            executions.c.job_id.in_(job_ids),
-            executions.c.status == ExecutionStatus.RUNNING.value,
-        )
-        .values(
-            status=ExecutionStatus.CANCELED.value,
-            finished_at=now,
-            error={"type": "canceled", "message": "the job was canceled"},
-        )
-    )
-
-
 async def job_retry(
     conn: AsyncConnection, account_id: str, job_id: str, now: datetime
-) -> dict[str, Any] | None:
-    """Run a failed or canceled job again, with a fresh round of retries."""
+) -> JobRow | None:
+    """Run a failed or canceled job again at once, with a fresh round of retries."""
     result = await conn.execute(
         sa.update(jobs)
         .where(
             jobs.c.id == job_id,
             jobs.c.account_id == account_id,
-            jobs.c.status.in_([JobStatus.FAILED.value, JobStatus.CANCELED.value]),
+            jobs.c.status.in_(values(RETRYABLE_BY_USER)),
         )
         .values(
             status=_admitted_status(jobs.c.delivery_type),
@@ -357,15 +371,16 @@ async def job_retry(
     return await job_get(conn, account_id, job_id)
 
 
-async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[dict[str, Any]]) -> None:
+async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[JobOutcome]) -> None:
     """Apply finished attempts to their jobs: ``completed``, ``failed`` or back to ``pending``.
 
-    Each outcome holds ``id`` and the new ``status``, ``run_at``, ``result``, ``last_error``,
-    ``finished_at`` and ``now``. Only jobs still ``running`` change: a job canceled meanwhile
-    keeps its status.
+    Only jobs still ``running`` change: a job canceled meanwhile keeps its status.
     """
     if not outcomes:
         return
+    for outcome in outcomes:
+        if JobStatus(outcome["status"]) not in JOB_TRANSITIONS[JobStatus.RUNNING]:
+            raise IllegalTransition(f"a running job cannot become {outcome['status']}")
     await conn.execute(
         sa.update(jobs)
         .where(jobs.c.id == sa.bindparam("b_id"), jobs.c.status == JobStatus.RUNNING.value)
@@ -393,7 +408,7 @@ async def job_status_counts(conn: AsyncConnection, account_id: str) -> dict[str,
 async def job_delete_finished_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
     """Delete up to ``limit`` final jobs that finished before ``cutoff`` (their executions go
     with them, by cascade). Returns how many were deleted."""
-    final = [s.value for s in FINAL_JOB_STATUSES]
+    final = values(FINAL_JOB_STATUSES)
     batch = skip_locked(
         conn,
         sa.select(jobs.c.id)

@@ -51,7 +51,7 @@ async def pending_migrations(db: Database) -> list[str]:
     def check(sync: Any) -> list[str]:
         current = MigrationContext.configure(sync).get_current_heads()
         script = ScriptDirectory.from_config(alembic_config())
-        applied = set()
+        applied: set[str] = set()
         for head in current:
             applied.update(rev.revision for rev in script.iterate_revisions(head, "base"))
         return [rev.revision for rev in script.walk_revisions() if rev.revision not in applied]

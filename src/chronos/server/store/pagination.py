@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from chronos.server.errors import BadRequest
+from chronos.server.store.errors import InvalidCursor
+
+R = TypeVar("R", bound=Any)
 
 
 def encode_cursor(last_id: str) -> str:
@@ -19,9 +21,9 @@ def decode_cursor(cursor: str) -> str:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = base64.urlsafe_b64decode(padded.encode()).decode()
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("invalid cursor", code="invalid_cursor") from exc
+        raise InvalidCursor(cursor) from exc
     if not value or len(value) > 40 or "_" not in value:
-        raise BadRequest("invalid cursor", code="invalid_cursor")
+        raise InvalidCursor(cursor)
     return value
 
 
@@ -33,7 +35,7 @@ def page(
     return query.order_by(id_column.desc()).limit(limit + 1)
 
 
-def split_page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def split_page(rows: list[R], limit: int) -> tuple[list[R], str | None]:
     if len(rows) > limit:
         return rows[:limit], encode_cursor(rows[limit - 1]["id"])
     return rows, None

@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server.errors import NameConflict
-from chronos.server.store.dialect import skip_locked, tag_filter
+from chronos.server.domain.rows import ScheduleRow, ScheduleSpec, ScheduleVersionRow
+from chronos.server.domain.states import JobStatus, ScheduleState
+from chronos.server.store.dialect import is_postgres, skip_locked, tag_filter
+from chronos.server.store.errors import UniqueViolation
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import jobs, schedule_versions, schedules
 from chronos.server.store.types import UTCDateTime
 
 
-async def schedule_insert(conn: AsyncConnection, row: dict[str, Any]) -> None:
+class ScheduleAdvance(TypedDict):
+    """A scheduler tick's result for one schedule."""
+
+    id: str
+    next_run_at: datetime | None
+    last_run_at: datetime | None  # the last slot fired, None if none fired
+
+
+async def schedule_insert(conn: AsyncConnection, row: ScheduleRow) -> None:
+    """Insert a schedule; a taken name raises :class:`UniqueViolation` and inserts nothing."""
     try:
         async with conn.begin_nested():
-            await conn.execute(sa.insert(schedules).values(row))
+            await conn.execute(sa.insert(schedules).values(**row))
     except IntegrityError as exc:
-        raise NameConflict(
-            f"a schedule named {row['name']!r} already exists", details={"name": row["name"]}
-        ) from exc
+        raise UniqueViolation("schedule_name", row["name"]) from exc
 
 
 async def schedule_get(
     conn: AsyncConnection, account_id: str, id_or_name: str, *, for_update: bool = False
-) -> dict[str, Any] | None:
+) -> ScheduleRow | None:
     """By id (``sch_…``) or by name (a name may itself start with ``sch_``)."""
     if id_or_name.startswith("sch_"):
         row = await _get_one(conn, account_id, schedules.c.id, id_or_name, for_update)
@@ -39,12 +48,12 @@ async def schedule_get(
 
 async def _get_one(
     conn: AsyncConnection, account_id: str, key: Any, value: str, for_update: bool
-) -> dict[str, Any] | None:
+) -> ScheduleRow | None:
     query = sa.select(schedules).where(schedules.c.account_id == account_id, key == value)
-    if for_update and conn.dialect.name == "postgresql":
+    if for_update and is_postgres(conn):
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
-    return dict(row._mapping) if row else None
+    return cast(ScheduleRow, dict(row._mapping)) if row else None
 
 
 async def schedule_list(
@@ -56,7 +65,7 @@ async def schedule_list(
     tags: dict[str, str] | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ScheduleRow], str | None]:
     query = sa.select(schedules).where(schedules.c.account_id == account_id)
     if state:
         query = query.where(schedules.c.state == state)
@@ -65,11 +74,18 @@ async def schedule_list(
     if tags:
         query = query.where(tag_filter(conn, schedules.c.tags, tags))
     rows = await conn.execute(page(query, schedules.c.id, cursor, limit))
-    return split_page([dict(r._mapping) for r in rows], limit)
+    return split_page([cast(ScheduleRow, dict(r._mapping)) for r in rows], limit)
 
 
 async def schedule_update(conn: AsyncConnection, schedule_id: str, values: dict[str, Any]) -> None:
-    await conn.execute(sa.update(schedules).where(schedules.c.id == schedule_id).values(values))
+    """Change a schedule's columns; a taken name raises :class:`UniqueViolation`."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                sa.update(schedules).where(schedules.c.id == schedule_id).values(values)
+            )
+    except IntegrityError as exc:  # the only constraint a change can break is the name's
+        raise UniqueViolation("schedule_name", values.get("name")) from exc
 
 
 async def schedule_delete(conn: AsyncConnection, account_id: str, schedule_id: str) -> bool:
@@ -81,9 +97,7 @@ async def schedule_delete(conn: AsyncConnection, account_id: str, schedule_id: s
     return result.rowcount == 1
 
 
-async def schedule_lock_due(
-    conn: AsyncConnection, now: datetime, limit: int
-) -> list[dict[str, Any]]:
+async def schedule_lock_due(conn: AsyncConnection, now: datetime, limit: int) -> list[ScheduleRow]:
     """Enabled schedules whose ``next_run_at`` has come, locked for this transaction.
 
     Uses the partial index ``ix_schedules_due``, so the cost follows the number of due
@@ -92,7 +106,7 @@ async def schedule_lock_due(
     query = (
         sa.select(schedules)
         .where(
-            schedules.c.state == "enabled",
+            schedules.c.state == ScheduleState.ENABLED.value,
             schedules.c.next_run_at.is_not(None),
             schedules.c.next_run_at <= now,
         )
@@ -100,10 +114,10 @@ async def schedule_lock_due(
         .limit(limit)
     )
     rows = await conn.execute(skip_locked(conn, query))
-    return [dict(r._mapping) for r in rows]
+    return [cast(ScheduleRow, dict(r._mapping)) for r in rows]
 
 
-async def schedule_advance_many(conn: AsyncConnection, updates: list[dict[str, Any]]) -> None:
+async def schedule_advance_many(conn: AsyncConnection, updates: list[ScheduleAdvance]) -> None:
     """Set ``next_run_at`` (and ``last_run_at`` when something fired) for many schedules."""
     if not updates:
         return
@@ -121,7 +135,7 @@ async def schedule_advance_many(conn: AsyncConnection, updates: list[dict[str, A
             {
                 "b_id": u["id"],
                 "b_next_run_at": u["next_run_at"],
-                "b_last_run_at": u.get("last_run_at"),
+                "b_last_run_at": u["last_run_at"],
             }
             for u in updates
         ],
@@ -144,14 +158,15 @@ async def schedule_next_due_at(conn: AsyncConnection) -> datetime | None:
     return (
         await conn.execute(
             sa.select(sa.func.min(schedules.c.next_run_at)).where(
-                schedules.c.state == "enabled", schedules.c.next_run_at.is_not(None)
+                schedules.c.state == ScheduleState.ENABLED.value,
+                schedules.c.next_run_at.is_not(None),
             )
         )
     ).scalar_one_or_none()
 
 
 async def schedule_version_insert(
-    conn: AsyncConnection, schedule_id: str, version: int, spec: dict[str, Any], now: datetime
+    conn: AsyncConnection, schedule_id: str, version: int, spec: ScheduleSpec, now: datetime
 ) -> None:
     await conn.execute(
         sa.insert(schedule_versions).values(
@@ -160,18 +175,20 @@ async def schedule_version_insert(
     )
 
 
-async def schedule_version_list(conn: AsyncConnection, schedule_id: str) -> list[dict[str, Any]]:
+async def schedule_version_list(
+    conn: AsyncConnection, schedule_id: str
+) -> list[ScheduleVersionRow]:
     rows = await conn.execute(
         sa.select(schedule_versions)
         .where(schedule_versions.c.schedule_id == schedule_id)
         .order_by(schedule_versions.c.version.desc())
     )
-    return [dict(r._mapping) for r in rows]
+    return [cast(ScheduleVersionRow, dict(r._mapping)) for r in rows]
 
 
 async def schedule_version_get(
     conn: AsyncConnection, schedule_id: str, version: int
-) -> dict[str, Any] | None:
+) -> ScheduleVersionRow | None:
     row = (
         await conn.execute(
             sa.select(schedule_versions).where(
@@ -180,7 +197,7 @@ async def schedule_version_get(
             )
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return cast(ScheduleVersionRow, dict(row._mapping)) if row else None
 
 
 # How many recent finished jobs a schedule's success rate looks at.
@@ -202,7 +219,10 @@ async def schedule_success_rates(
             .over(partition_by=jobs.c.schedule_id, order_by=jobs.c.id.desc())
             .label("recency"),
         )
-        .where(jobs.c.schedule_id.in_(schedule_ids), jobs.c.status.in_(["completed", "failed"]))
+        .where(
+            jobs.c.schedule_id.in_(schedule_ids),
+            jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        )
         .subquery()
     )
     rows = await conn.execute(

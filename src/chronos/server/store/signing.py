@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chronos.server.domain.rows import SigningSecretRow
+from chronos.server.domain.states import SigningSecretStatus
 from chronos.server.ids import new_id
 from chronos.server.store.tables import signing_secrets
 
@@ -25,33 +27,37 @@ async def signing_secret_create(conn: AsyncConnection, account_id: str, now: dat
             id=new_id("sec"),
             account_id=account_id,
             secret=generate_secret(),
-            status="current",
+            status=SigningSecretStatus.CURRENT.value,
             created_at=now,
         )
     )
 
 
-async def signing_secret_list(conn: AsyncConnection, account_id: str) -> list[dict[str, Any]]:
+async def signing_secret_list(conn: AsyncConnection, account_id: str) -> list[SigningSecretRow]:
     """Current first, then the previous one (if any)."""
     rows = await conn.execute(
         sa.select(signing_secrets)
         .where(signing_secrets.c.account_id == account_id)
         .order_by(signing_secrets.c.status)  # "current" < "previous"
     )
-    return [dict(r._mapping) for r in rows]
+    return [cast(SigningSecretRow, dict(r._mapping)) for r in rows]
 
 
 async def signing_secret_rotate(conn: AsyncConnection, account_id: str, now: datetime) -> None:
     """Drop the previous secret, demote the current one, create a new current one."""
     await conn.execute(
         sa.delete(signing_secrets).where(
-            signing_secrets.c.account_id == account_id, signing_secrets.c.status == "previous"
+            signing_secrets.c.account_id == account_id,
+            signing_secrets.c.status == SigningSecretStatus.PREVIOUS.value,
         )
     )
     await conn.execute(
         sa.update(signing_secrets)
-        .where(signing_secrets.c.account_id == account_id, signing_secrets.c.status == "current")
-        .values(status="previous")
+        .where(
+            signing_secrets.c.account_id == account_id,
+            signing_secrets.c.status == SigningSecretStatus.CURRENT.value,
+        )
+        .values(status=SigningSecretStatus.PREVIOUS.value)
     )
     await signing_secret_create(conn, account_id, now)
 

@@ -4,12 +4,25 @@ Guarantees live in constraints, not in code:
 - ``uq_jobs_schedule_slot``: a schedule fires a slot once (partial: only ``trigger='schedule'``).
 - ``uq_schedules_account_name`` and ``uq_jobs_account_idempotency_key``.
 Partial indexes fit the hot queries: due schedules, due pending jobs, claimable jobs, leases.
+Every status column has a CHECK constraint generated from its enum in ``domain/states.py``;
+``tests/store/test_migrations.py`` fails if the migrated schema drifts from these tables.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
+from chronos.server.domain.states import (
+    DeliveryType,
+    ExecutionStatus,
+    JobStatus,
+    JobTrigger,
+    ScheduleState,
+    SigningSecretStatus,
+    check_in,
+)
 from chronos.server.store.types import JSONType, UTCDateTime
 
 metadata = sa.MetaData(
@@ -23,6 +36,16 @@ metadata = sa.MetaData(
 )
 
 ID = sa.String(40)
+
+
+def _where(predicate: str) -> dict[str, Any]:
+    """A partial index's predicate, the same on both backends."""
+    clause = sa.text(predicate)
+    return {"postgresql_where": clause, "sqlite_where": clause}
+
+
+# The slots of ``uq_jobs_schedule_slot``; ``job_insert_fired`` names it in ON CONFLICT.
+SCHEDULE_SLOT_PREDICATE = f"trigger = '{JobTrigger.SCHEDULE}'"
 
 accounts = sa.Table(
     "accounts",
@@ -56,7 +79,7 @@ signing_secrets = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("account_id", "status"),
-    sa.CheckConstraint("status IN ('current', 'previous')", name="status"),
+    sa.CheckConstraint(check_in("status", SigningSecretStatus), name="status"),
 )
 
 schedules = sa.Table(
@@ -78,12 +101,11 @@ schedules = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("account_id", "name"),
-    sa.CheckConstraint("state IN ('enabled', 'disabled', 'paused')", name="state"),
+    sa.CheckConstraint(check_in("state", ScheduleState), name="state"),
     sa.Index(
         "ix_schedules_due",
         "next_run_at",
-        postgresql_where=sa.text("state = 'enabled' AND next_run_at IS NOT NULL"),
-        sqlite_where=sa.text("state = 'enabled' AND next_run_at IS NOT NULL"),
+        **_where(f"state = '{ScheduleState.ENABLED}' AND next_run_at IS NOT NULL"),
     ),
 )
 
@@ -97,11 +119,6 @@ schedule_versions = sa.Table(
     # The schedule's whole configuration as of this version (the ``spec`` it had).
     sa.Column("spec", JSONType, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-)
-
-JOB_STATUSES = (
-    "('pending', 'admitting', 'queued', 'ready', 'running', 'completed', 'failed', "
-    "'canceled', 'skipped')"
 )
 
 jobs = sa.Table(
@@ -135,36 +152,32 @@ jobs = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("account_id", "idempotency_key"),
-    sa.CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),
-    sa.CheckConstraint("trigger IN ('schedule', 'api', 'manual')", name="trigger"),
-    sa.CheckConstraint("delivery_type IN ('pull', 'push')", name="delivery_type"),
+    sa.CheckConstraint(check_in("status", JobStatus), name="status"),
+    sa.CheckConstraint(check_in("trigger", JobTrigger), name="trigger"),
+    sa.CheckConstraint(check_in("delivery_type", DeliveryType), name="delivery_type"),
     sa.Index(
         "uq_jobs_schedule_slot",
         "schedule_id",
         "scheduled_for",
         unique=True,
-        postgresql_where=sa.text("trigger = 'schedule'"),
-        sqlite_where=sa.text("trigger = 'schedule'"),
+        **_where(SCHEDULE_SLOT_PREDICATE),
     ),
     sa.Index(
         "ix_jobs_claimable",
         "account_id",
         "handler",
         "run_at",
-        postgresql_where=sa.text("status = 'ready'"),
-        sqlite_where=sa.text("status = 'ready'"),
+        **_where(f"status = '{JobStatus.READY}'"),
     ),
     sa.Index(
         "ix_jobs_queued",
         "run_at",
-        postgresql_where=sa.text("status = 'queued'"),
-        sqlite_where=sa.text("status = 'queued'"),
+        **_where(f"status = '{JobStatus.QUEUED}'"),
     ),
     sa.Index(
         "ix_jobs_pending_due",
         "run_at",
-        postgresql_where=sa.text("status = 'pending'"),
-        sqlite_where=sa.text("status = 'pending'"),
+        **_where(f"status = '{JobStatus.PENDING}'"),
     ),
     sa.Index("ix_jobs_account_listing", "account_id", "id"),
     sa.Index("ix_jobs_schedule_listing", "schedule_id", "id"),
@@ -188,13 +201,10 @@ executions = sa.Table(
     sa.Column("output", JSONType, nullable=True),
     sa.Column("error", JSONType, nullable=True),
     sa.UniqueConstraint("job_id", "attempt"),
-    sa.CheckConstraint(
-        "status IN ('running', 'completed', 'failed', 'timeout', 'canceled')", name="status"
-    ),
+    sa.CheckConstraint(check_in("status", ExecutionStatus), name="status"),
     sa.Index(
         "ix_executions_lease",
         "lease_expires_at",
-        postgresql_where=sa.text("status = 'running'"),
-        sqlite_where=sa.text("status = 'running'"),
+        **_where(f"status = '{ExecutionStatus.RUNNING}'"),
     ),
 )

@@ -1,1 +1,1 @@
-"""Maintenance services: the lease rescuer (and, later, the pruner)."""
+"""Maintenance services: the lease rescuer and the pruner."""

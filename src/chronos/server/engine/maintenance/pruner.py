@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from chronos.server.clock import Clock
-from chronos.server.engine.notifier import Notifier
 from chronos.server.engine.service import Service
+from chronos.server.notifier import Notifier
 from chronos.server.store import jobs as job_store
 from chronos.server.store.db import Database
 

@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
+from chronos.server.domain.rows import RetryPolicyData
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -17,12 +19,11 @@ class RetryPolicy:
     jitter: float = 0.1
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> RetryPolicy:
-        data = data or {}
+    def from_dict(cls, data: RetryPolicyData) -> RetryPolicy:
         return cls(
-            initial_interval=float(data.get("initial_interval", 1.0)),
-            multiplier=float(data.get("multiplier", 2.0)),
-            max_interval=float(data.get("max_interval", 3600.0)),
+            initial_interval=float(data["initial_interval"]),
+            multiplier=float(data["multiplier"]),
+            max_interval=float(data["max_interval"]),
         )
 
     def base_delay(self, attempt: int) -> float:

@@ -12,8 +12,9 @@ bridge (:mod:`chronos.server.engine.cluster`) carries it to the other nodes with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 # A wake-up as it travels between nodes: (kind, account id, handler or job id).
 Message = tuple[str, str, str]
@@ -49,7 +50,7 @@ class Notifier:
     def jobs_ready(self, account_id: str, handler: str | None) -> None:
         self._send(("ready", account_id, handler or ""))
 
-    def jobs_ready_many(self, rows: Iterable[dict]) -> None:
+    def jobs_ready_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Wake whoever takes these jobs next: claimers for ``ready``, the dispatcher for
         ``queued``."""
         seen: set[Message] = set()
@@ -94,6 +95,13 @@ class Notifier:
         elif kind == "canceled":
             for listener in self._cancel_listeners:
                 listener(key)
+
+    def wake_everything(self) -> None:
+        """Wake every local waiter and service (after wake-ups may have been lost)."""
+        for account_id, handler in list(self._claim_waiters):
+            self.receive(("ready", account_id, handler))
+        for kind in ("queued", "schedules", "pending"):
+            self.receive((kind, "", ""))
 
     @property
     def claim_waiter_count(self) -> int:

@@ -53,6 +53,17 @@ class MisfirePolicy(StrEnum):
     SKIP = "skip"
 
 
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a ``Z``: how every instant leaves Chronos."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def load_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -158,7 +169,7 @@ class IntervalTrigger:
         return self._slot(index) if index >= self.first_index else None
 
 
-Trigger = CronTrigger | IntervalTrigger
+ScheduleTrigger = CronTrigger | IntervalTrigger
 
 _EVERY = re.compile(r"^@every\s+(.+)$", re.IGNORECASE)
 
@@ -175,7 +186,9 @@ class Window:
     end_at: datetime | None = None
 
 
-def next_fire(trigger: Trigger, after: datetime, window: Window = Window()) -> datetime | None:
+def next_fire(
+    trigger: ScheduleTrigger, after: datetime, window: Window = Window()
+) -> datetime | None:
     """The first fire time strictly after ``after`` inside ``window``, or None if there is none."""
     if window.start_at is not None and window.start_at > after:
         after = window.start_at - _MICRO
@@ -186,7 +199,7 @@ def next_fire(trigger: Trigger, after: datetime, window: Window = Window()) -> d
 
 
 def upcoming(
-    trigger: Trigger, after: datetime, count: int, window: Window = Window()
+    trigger: ScheduleTrigger, after: datetime, count: int, window: Window = Window()
 ) -> list[datetime]:
     fires: list[datetime] = []
     cursor = after
@@ -209,7 +222,7 @@ class FirePlan:
 
 
 def plan_fires(
-    trigger: Trigger,
+    trigger: ScheduleTrigger,
     next_run_at: datetime,
     now: datetime,
     *,
@@ -238,7 +251,7 @@ def plan_fires(
         slots: list[datetime] = []
         oldest_allowed = now - catchup_window
         cursor: datetime | None = next_run_at
-        if cursor < oldest_allowed:
+        if next_run_at < oldest_allowed:
             cursor = next_fire(trigger, oldest_allowed - _MICRO, window)
         while cursor is not None and cursor <= now and len(slots) < MAX_CATCHUP_PER_TICK:
             slots.append(cursor)
@@ -253,7 +266,9 @@ def plan_fires(
     return FirePlan([latest], following, missed=missed_before_latest)
 
 
-def _count_between(trigger: Trigger, first: datetime, last: datetime, cap: int = 10_000) -> int:
+def _count_between(
+    trigger: ScheduleTrigger, first: datetime, last: datetime, cap: int = 10_000
+) -> int:
     """How many slots lie in ``[first, last)``, capped (only used for reporting)."""
     if isinstance(trigger, IntervalTrigger):
         return max(0, (last - first) // timedelta(seconds=trigger.seconds))

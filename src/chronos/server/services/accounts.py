@@ -1,0 +1,124 @@
+"""Accounts, API keys and signing secrets.
+
+    accounts = AccountService(db, clock)
+    account_id = await accounts.authenticate("chrns_…")      # None if the key is unknown
+    row, plaintext = await accounts.create_key(account_id, "ci")
+
+Verified keys are cached briefly (:class:`KeyCache`), so a busy worker does not cost a key
+lookup per request. A deleted key is dropped from this node's cache at once; other nodes of a
+cluster may accept it for up to ``ttl_seconds`` more.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy.exc import IntegrityError
+
+from chronos.server.clock import Clock
+from chronos.server.domain.rows import ApiKeyRow, SigningSecretRow
+from chronos.server.errors import NotFound
+from chronos.server.store import accounts as account_store
+from chronos.server.store import signing as signing_store
+from chronos.server.store.db import Database
+
+
+class KeyCache:
+    """Recently verified API keys: plaintext key → account id, for ``ttl_seconds``."""
+
+    def __init__(self, ttl_seconds: float = 10.0, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, key: str) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, account_id: str) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (account_id, time.monotonic() + self.ttl_seconds)
+
+    def forget_account_keys(self, account_id: str) -> None:
+        """Drop every cached key of an account (after one of its keys is deleted)."""
+        for key in [k for k, (a, _) in self._entries.items() if a == account_id]:
+            del self._entries[key]
+
+
+class AccountService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.key_cache = KeyCache()
+
+    async def authenticate(self, plaintext: str) -> str | None:
+        """The account id behind an API key, or None."""
+        account_id = self.key_cache.get(plaintext)
+        if account_id is None:
+            async with self.db.read() as conn:
+                account_id = await account_store.api_key_authenticate(conn, plaintext)
+            if account_id is not None:
+                self.key_cache.put(plaintext, account_id)
+        return account_id
+
+    async def bootstrap(self, api_key: str | None) -> str | None:
+        """On an empty database, create account ``default`` and a key; return the key if new."""
+        async with self.db.read() as conn:
+            if await account_store.account_count(conn) > 0:
+                return None
+        if api_key is not None and not api_key.startswith(account_store.KEY_PREFIX):
+            raise ValueError(
+                f"CHRONOS_BOOTSTRAP_API_KEY must start with {account_store.KEY_PREFIX!r}"
+            )
+        try:
+            async with self.db.transaction() as conn:
+                account = await account_store.account_create(conn, "default", self.clock.now())
+                _, plaintext = await account_store.api_key_create(
+                    conn, account["id"], "bootstrap", self.clock.now(), plaintext=api_key
+                )
+        except IntegrityError:  # another node bootstrapped first
+            return None
+        return plaintext
+
+    async def create_account(self, name: str) -> str:
+        """A new account with one API key; returns the key."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ValueError("an account name must have 1 to 200 characters")
+        now = self.clock.now()
+        try:
+            async with self.db.transaction() as conn:
+                account = await account_store.account_create(conn, name, now)
+                _, key = await account_store.api_key_create(conn, account["id"], "default", now)
+        except IntegrityError as exc:
+            raise ValueError(f"an account named {name!r} already exists") from exc
+        return key
+
+    async def list_keys(self, account_id: str) -> list[ApiKeyRow]:
+        async with self.db.read() as conn:
+            return await account_store.api_key_list(conn, account_id)
+
+    async def create_key(self, account_id: str, name: str) -> tuple[ApiKeyRow, str]:
+        """A new key: its row and its plaintext, which is shown once and never stored."""
+        async with self.db.transaction() as conn:
+            return await account_store.api_key_create(conn, account_id, name, self.clock.now())
+
+    async def delete_key(self, account_id: str, key_id: str) -> None:
+        async with self.db.transaction() as conn:
+            if not await account_store.api_key_delete(conn, account_id, key_id):
+                raise NotFound(f"no API key {key_id!r}")
+        self.key_cache.forget_account_keys(account_id)
+
+    async def list_signing_secrets(self, account_id: str) -> list[SigningSecretRow]:
+        """Current first, then the previous one (if any)."""
+        async with self.db.read() as conn:
+            return await signing_store.signing_secret_list(conn, account_id)
+
+    async def rotate_signing_secret(self, account_id: str) -> list[SigningSecretRow]:
+        """A new current secret; the old one stays valid (and sent) until the next rotation."""
+        async with self.db.transaction() as conn:
+            await signing_store.signing_secret_rotate(conn, account_id, self.clock.now())
+            return await signing_store.signing_secret_list(conn, account_id)

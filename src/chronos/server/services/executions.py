@@ -1,0 +1,252 @@
+"""Executions: claiming jobs, and the one path by which an execution ends.
+
+Every ending — a worker's result, a push response, an expired lease — goes through
+:func:`finish_executions` inside the caller's transaction: it records the executions, applies
+the retry rule to their jobs (``domain.jobs.job_outcome``), updates the schedules' last status
+and counts the metrics. :meth:`ExecutionService.finish` (worker API and dispatcher) and
+:meth:`ExecutionService.expire_leases` (lease rescuer) differ only in how they find and lock the
+executions; both announce retries once the transaction has committed.
+
+    executions = ExecutionService(db, clock, notifier)
+    jobs = await executions.claim(account_id, ["send-email"], limit=10, worker_id="w1", wait=20)
+    done = Report(jobs[0]["execution_id"], Result(ExecutionStatus.COMPLETED))
+    errors = await executions.finish(account_id, [done])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chronos.errors import ChronosError
+from chronos.server import metrics
+from chronos.server.clock import Clock
+from chronos.server.domain.jobs import Ending, Result, job_outcome, normalize_error
+from chronos.server.domain.rows import ClaimedJob, ExecutionEnd, LockedExecution
+from chronos.server.domain.states import ExecutionStatus, JobStatus
+from chronos.server.errors import ExecutionNotRunning, NotFound
+from chronos.server.notifier import Notifier
+from chronos.server.store import executions as execution_store
+from chronos.server.store import jobs as job_store
+from chronos.server.store import schedules as schedule_store
+from chronos.server.store.db import Database
+
+# A waiting claim re-checks the database this often even without a wake-up, so a lost
+# notification delays a job by at most this much instead of stranding it.
+FALLBACK_POLL_SECONDS = 5.0
+
+LEASE_EXPIRED_ERROR = {
+    "type": "timeout",
+    "message": "no result before the lease expired (the job's timeout)",
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    """A result reported for one execution: by a worker, or by the dispatcher for a push."""
+
+    execution_id: str
+    result: Result
+
+
+@dataclass
+class Finished:
+    """What :func:`finish_executions` did."""
+
+    retries_scheduled: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.retries_scheduled + self.completed + self.failed
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+
+
+def _duration_ms(ending: Ending, now: datetime) -> int:
+    if ending.result.duration_ms is not None:
+        return ending.result.duration_ms
+    return max(0, int((now - ending.execution["started_at"]).total_seconds() * 1000))
+
+
+async def finish_executions(
+    conn: AsyncConnection, endings: list[Ending], now: datetime
+) -> Finished:
+    """Record ``endings`` on their executions, jobs and schedules, in the caller's transaction.
+
+    The executions must be locked and ``running``. A job canceled meanwhile keeps its status
+    (the store's guarded update touches only running jobs).
+    """
+    finished = Finished()
+    if not endings:
+        return finished
+    ends: list[ExecutionEnd] = [
+        {
+            "id": e.execution["id"],
+            "status": e.result.status.value,
+            "finished_at": now,
+            "duration_ms": _duration_ms(e, now),
+            "output": e.result.output,
+            "error": normalize_error(e.result.error),
+            "http_status": e.result.http_status,
+            "response_excerpt": e.result.response_excerpt,
+        }
+        for e in endings
+    ]
+    await execution_store.execution_finish_many(conn, ends)
+    outcomes = [job_outcome(e, now) for e in endings]
+    await job_store.job_apply_outcomes(conn, outcomes)
+    last_status: dict[str, str] = {}
+    for ending, outcome in zip(endings, outcomes, strict=True):
+        metrics.EXECUTIONS_FINISHED.labels(ending.result.status.value).inc()
+        if outcome["status"] == JobStatus.PENDING:
+            finished.retries_scheduled += 1
+            continue
+        if outcome["status"] == JobStatus.COMPLETED:
+            finished.completed += 1
+        else:
+            finished.failed += 1
+        if ending.execution["schedule_id"]:
+            last_status[ending.execution["schedule_id"]] = outcome["status"]
+    await schedule_store.schedule_set_last_status_many(conn, last_status)
+    return finished
+
+
+def _check_finishable(row: LockedExecution | None, report: Report) -> bool:
+    """True if the report should be applied, False if it repeats one already recorded."""
+    if row is None:
+        raise NotFound(f"no execution {report.execution_id!r}")
+    if row["status"] == ExecutionStatus.RUNNING:
+        return True
+    if row["status"] == report.result.status:
+        return False  # the same result twice: accepted, nothing changes
+    raise ExecutionNotRunning(
+        f"execution {report.execution_id} is no longer running (it is {row['status']})",
+        details={"status": row["status"]},
+    )
+
+
+class ExecutionService:
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+        self.db = db
+        self.clock = clock
+        self.notifier = notifier
+
+    async def claim(
+        self,
+        account_id: str,
+        handlers: list[str],
+        *,
+        limit: int,
+        worker_id: str | None,
+        wait_seconds: float = 0.0,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> list[ClaimedJob]:
+        """Claim ready jobs at once, or wait up to ``wait_seconds`` for one to appear.
+
+        The waiter registers before each look, so a job made ready in between wakes it.
+        ``disconnected`` ends the wait early when the caller has gone away.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            with self.notifier.waiting_for_jobs(account_id, handlers) as woken:
+                async with self.db.transaction() as conn:
+                    claimed = await job_store.job_claim_ready(
+                        conn,
+                        account_id=account_id,
+                        handlers=handlers,
+                        limit=limit,
+                        worker_id=worker_id,
+                        now=self.clock.now(),
+                    )
+                if claimed:
+                    metrics.JOBS_CLAIMED.inc(len(claimed))
+                    return claimed
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return []
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL_SECONDS))
+            if disconnected is not None and await disconnected():
+                return []
+
+    async def finish(
+        self, account_id: str | None, reports: Sequence[Report]
+    ) -> list[ChronosError | None]:
+        """Apply results in one transaction; each report's error (or None) comes back in order.
+
+        ``account_id`` scopes the lookup to one account (None: the dispatcher's own jobs). A
+        repeated result is accepted and changes nothing; a result for an execution that ended
+        otherwise (timed out, canceled) is :class:`ExecutionNotRunning`.
+        """
+        now = self.clock.now()
+        errors: list[ChronosError | None] = []
+        async with self.db.transaction() as conn:
+            locked = await execution_store.execution_lock_many(
+                conn, account_id, [report.execution_id for report in reports]
+            )
+            endings = []
+            seen: set[str] = set()
+            for report in reports:
+                try:
+                    if report.execution_id in seen:
+                        raise ChronosError(
+                            "the batch reports this execution twice",
+                            code="duplicate_execution",
+                            status=409,
+                        )
+                    seen.add(report.execution_id)
+                    row = locked.get(report.execution_id)
+                    if _check_finishable(row, report):
+                        assert row is not None
+                        endings.append(Ending(row, report.result))
+                    errors.append(None)
+                except ChronosError as exc:
+                    errors.append(exc)
+            finished = await finish_executions(conn, endings, now)
+        self._announce(finished)
+        return errors
+
+    async def expire_leases(self, limit: int) -> int:
+        """Time out running executions whose lease expired (their worker or node is presumed
+        dead); their jobs are retried like any failed attempt. Returns how many expired."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            expired = await execution_store.execution_lock_expired(conn, now, limit)
+            expiry = Result(ExecutionStatus.TIMEOUT, error=LEASE_EXPIRED_ERROR)
+            endings = [Ending(row, expiry) for row in expired]
+            finished = await finish_executions(conn, endings, now)
+        self._announce(finished)
+        return len(expired)
+
+    async def heartbeat(self, account_id: str, execution_id: str) -> Heartbeat:
+        """Extend a running execution's lease; tell its worker whether to stop."""
+        async with self.db.transaction() as conn:
+            state = await execution_store.execution_heartbeat(
+                conn, account_id, execution_id, self.clock.now()
+            )
+        if state is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        if state["status"] == ExecutionStatus.CANCELED:
+            return Heartbeat(lease_expires_at=None, cancel_requested=True)
+        if state["status"] != ExecutionStatus.RUNNING:
+            raise ExecutionNotRunning(
+                f"execution {execution_id} is no longer running (it is {state['status']})",
+                details={"status": state["status"]},
+            )
+        return Heartbeat(state["lease_expires_at"], bool(state["cancel_requested"]))
+
+    def _announce(self, finished: Finished) -> None:
+        if finished.retries_scheduled:
+            self.notifier.pending_changed()
