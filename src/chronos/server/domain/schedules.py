@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from chronos.server.domain.durations import CANONICAL_UNITS
 from chronos.server.domain.rows import ScheduleRow, ScheduleSpec
@@ -94,7 +94,26 @@ def new_schedule(account_id: str, spec: ScheduleSpec, now: datetime) -> Schedule
     }
 
 
-def spec_change(row: ScheduleRow, spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
+class ScheduleChanges(TypedDict, total=False):
+    """Columns of a schedule that a change sets."""
+
+    name: str
+    handler: str | None
+    tags: dict[str, str]
+    spec: ScheduleSpec
+    state: str
+    next_run_at: datetime | None
+    version: int
+    updated_at: datetime
+
+
+def with_changes(row: ScheduleRow, changes: ScheduleChanges) -> ScheduleRow:
+    """``row`` as it is once ``changes`` are stored."""
+    merged: dict[str, Any] = {**row, **changes}
+    return cast(ScheduleRow, merged)
+
+
+def spec_change(row: ScheduleRow, spec: ScheduleSpec, now: datetime) -> ScheduleChanges:
     """The column changes that store ``spec`` as the schedule's next version."""
     state = row["state"]
     if spec["enabled"] != row["spec"]["enabled"]:
@@ -116,21 +135,21 @@ def unpaused(row: ScheduleRow) -> ScheduleState:
     return ScheduleState.ENABLED if row["spec"]["enabled"] else ScheduleState.DISABLED
 
 
-def state_change(row: ScheduleRow, target: ScheduleState, now: datetime) -> dict[str, Any]:
+def state_change(row: ScheduleRow, target: ScheduleState, now: datetime) -> ScheduleChanges:
     """The column changes that move a schedule to ``target`` (empty when nothing changes).
 
     Enabling and disabling change the configuration (``enabled``), so they make a new version;
     pausing and resuming do not.
     """
-    spec = dict(row["spec"])
+    spec = row["spec"].copy()
     if target in (ScheduleState.ENABLED, ScheduleState.DISABLED):
         spec["enabled"] = target is ScheduleState.ENABLED
     if row["state"] == target.value and spec == row["spec"]:
         return {}
-    changes: dict[str, Any] = {
+    changes: ScheduleChanges = {
         "state": target.value,
         "spec": spec,
-        "next_run_at": next_run_at(spec, target, row["created_at"], now),  # type: ignore[arg-type]
+        "next_run_at": next_run_at(spec, target, row["created_at"], now),
         "updated_at": now,
     }
     if spec != row["spec"]:

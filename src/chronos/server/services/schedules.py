@@ -155,7 +155,7 @@ class ScheduleService:
                         conn, row["id"], changes["version"], changes["spec"], now
                     )
                 await schedule_store.schedule_update(conn, row["id"], changes)
-                row = {**row, **changes}  # type: ignore[typeddict-item]
+                row = rules.with_changes(row, changes)
             view = await self._view(conn, row)
         self.notifier.schedules_changed()
         return view
@@ -227,7 +227,7 @@ class ScheduleService:
         changes = rules.spec_change(row, spec, now)
         await schedule_store.schedule_update(conn, row["id"], changes)
         await schedule_store.schedule_version_insert(conn, row["id"], changes["version"], spec, now)
-        return {**row, **changes}  # type: ignore[typeddict-item]
+        return rules.with_changes(row, changes)
 
     @staticmethod
     async def _version(conn: AsyncConnection, schedule_id: str, version: int) -> ScheduleVersionRow:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
@@ -77,7 +78,9 @@ async def schedule_list(
     return split_page([cast(ScheduleRow, dict(r._mapping)) for r in rows], limit)
 
 
-async def schedule_update(conn: AsyncConnection, schedule_id: str, values: dict[str, Any]) -> None:
+async def schedule_update(
+    conn: AsyncConnection, schedule_id: str, values: Mapping[str, Any]
+) -> None:
     """Change a schedule's columns; a taken name raises :class:`UniqueViolation`."""
     try:
         async with conn.begin_nested():
