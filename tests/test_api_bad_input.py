@@ -8,8 +8,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
 from chronos.server.store.tables import metadata
+from tests.helpers import (
+    claim_one,
+    create_api_key,
+    create_job,
+    create_schedule,
+    report,
+    run_lease_rescuer,
+)
 
 TABLES = [t.name for t in metadata.sorted_tables]
 
@@ -37,24 +44,16 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 @pytest.fixture
 async def objects(client, runtime) -> dict[str, Any]:
     """A schedule, a ready job, a running job with its execution, and an API key."""
-    schedule = (
-        await client.post(
-            "/v1/schedules", json={"name": "existing", "handler": "h", "cron": "0 * * * *"}
-        )
-    ).json()
-    running = (await client.post("/v1/jobs", json={"handler": "run"})).json()
-    claim = (
-        await client.post("/v1/worker/jobs/claim", json={"handlers": ["run"], "wait_seconds": 0})
-    ).json()
-    ready = (
-        await client.post("/v1/jobs", json={"handler": "h", "idempotency_key": "taken"})
-    ).json()
-    key = (await client.post("/v1/api-keys", json={"name": "spare"})).json()
+    schedule = await create_schedule(client, name="existing", handler="h", cron="0 * * * *")
+    running = await create_job(client, handler="run")
+    execution_id = (await claim_one(client, handlers=("run",)))["execution_id"]
+    ready = await create_job(client, handler="h", idempotency_key="taken")
+    key = await create_api_key(client, "spare")
     return {
         "schedule": schedule,
         "ready": ready,
         "running": running,
-        "execution_id": claim["jobs"][0]["execution_id"],
+        "execution_id": execution_id,
         "key": key,
     }
 
@@ -444,7 +443,7 @@ async def test_invalid_state_changes_are_409(client, runtime, objects):
     ready = objects["ready"]
     assert_error(await client.post(f"/v1/jobs/{ready['id']}/retry"), 409, "invalid_state")
     execution_id = objects["execution_id"]
-    await client.post(f"/v1/worker/executions/{execution_id}/result", json={"status": "completed"})
+    await report(client, execution_id, status="completed")
     before = await snapshot(runtime)
     running = objects["running"]
     assert_error(await client.post(f"/v1/jobs/{running['id']}/cancel"), 409, "invalid_state")
@@ -460,7 +459,7 @@ async def test_invalid_state_changes_are_409(client, runtime, objects):
 
 async def test_late_result_after_timeout_is_refused(client, runtime, objects):
     runtime.clock.advance(seconds=31)
-    await LeaseRescuer(runtime.db, runtime.clock, runtime.notifier).run_once()
+    await run_lease_rescuer(runtime)
     before = await snapshot(runtime)
     execution_id = objects["execution_id"]
     response = await client.post(

@@ -6,10 +6,7 @@ import httpx
 import sqlalchemy as sa
 
 from chronos.server.store.tables import api_keys
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+from tests.helpers import bearer, create_api_key, create_schedule
 
 
 async def test_created_key_is_shown_once_and_listed_by_prefix_only(client):
@@ -29,7 +26,7 @@ async def test_created_key_is_shown_once_and_listed_by_prefix_only(client):
 
 
 async def test_keys_are_stored_hashed(client, runtime):
-    created = (await client.post("/v1/api-keys", json={"name": "ci"})).json()
+    created = await create_api_key(client, "ci")
     async with runtime.db.read() as conn:
         rows = (await conn.execute(sa.select(api_keys))).mappings().all()
     assert all(created["key"] not in [str(v) for v in row.values()] for row in rows)
@@ -42,23 +39,19 @@ async def test_key_without_a_body_gets_a_default_name(client):
 
 
 async def test_each_key_is_different(client):
-    keys = {(await client.post("/v1/api-keys", json={"name": "k"})).json()["key"] for _ in range(3)}
+    keys = {(await create_api_key(client, "k"))["key"] for _ in range(3)}
     assert len(keys) == 3
 
 
 async def test_new_key_authenticates_as_the_same_account(client):
-    schedule = (
-        await client.post(
-            "/v1/schedules", json={"name": "mine", "handler": "h", "cron": "0 * * * *"}
-        )
-    ).json()
-    key = (await client.post("/v1/api-keys", json={"name": "second"})).json()["key"]
+    schedule = await create_schedule(client, name="mine", handler="h", cron="0 * * * *")
+    key = (await create_api_key(client, "second"))["key"]
     seen = await client.get("/v1/schedules/mine", headers=bearer(key))
     assert (seen.status_code, seen.json()["id"]) == (200, schedule["id"])
 
 
 async def test_revoked_key_is_refused_and_others_keep_working(client):
-    created = (await client.post("/v1/api-keys", json={"name": "temp"})).json()
+    created = await create_api_key(client, "temp")
     assert (await client.get("/v1/jobs", headers=bearer(created["key"]))).status_code == 200
     assert (await client.delete(f"/v1/api-keys/{created['id']}")).status_code == 204
     refused = await client.get("/v1/jobs", headers=bearer(created["key"]))
@@ -72,7 +65,7 @@ async def test_revoked_key_is_refused_and_others_keep_working(client):
 
 
 async def test_another_accounts_key_cannot_be_seen_or_revoked(client, other_client):
-    created = (await client.post("/v1/api-keys", json={"name": "mine"})).json()
+    created = await create_api_key(client, "mine")
     listed = (await other_client.get("/v1/api-keys")).json()["data"]
     assert created["id"] not in [k["id"] for k in listed]
     response = await other_client.delete(f"/v1/api-keys/{created['id']}")

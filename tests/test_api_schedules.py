@@ -6,7 +6,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from chronos.server.engine.scheduler import Scheduler
+from tests.helpers import (
+    at,
+    claim,
+    claim_one,
+    create_schedule,
+    get_job,
+    get_schedule,
+    list_jobs,
+    report,
+    run_scheduler,
+    trigger_schedule,
+)
 
 HOURLY = {
     "name": "Hourly tenant sync",
@@ -16,14 +27,20 @@ HOURLY = {
 }
 
 
-async def create(client, **body: Any) -> dict[str, Any]:
-    response = await client.post("/v1/schedules", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
+async def schedule_jobs(client, schedule_id: str) -> list[dict[str, Any]]:
+    """The schedule's jobs, oldest slot first."""
+    jobs = await list_jobs(client, schedule_id=schedule_id, limit=500)
+    return sorted(jobs, key=lambda j: (j["scheduled_for"], j["id"]))
+
+
+async def fired_times(client, name: str) -> list[str]:
+    """The slots the schedule called ``name`` has fired, as the API writes them, oldest first."""
+    schedule = await get_schedule(client, name)
+    return [j["scheduled_for"] for j in await schedule_jobs(client, schedule["id"])]
 
 
 async def test_seed_000_interval_schedule_is_created_with_defaults(client):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     assert schedule["id"].startswith("sch_")
     assert schedule["interval"] == {"value": 1, "unit": "hour"}
     assert (schedule["state"], schedule["version"]) == ("enabled", 1)
@@ -37,35 +54,37 @@ async def test_seed_000_interval_schedule_is_created_with_defaults(client):
 
 
 async def test_cron_runs_in_its_timezone(client):
-    schedule = await create(
+    schedule = await create_schedule(
         client, name="backup", handler="b", cron="0 2 * * *", timezone="America/New_York"
     )
     assert schedule["next_run_at"] == "2026-03-02T07:00:00Z"
 
 
 async def test_plural_units_and_every_alias(client):
-    hours = await create(client, name="a", handler="h", interval={"value": 2, "unit": "hours"})
-    every = await create(client, name="b", handler="h", schedule="@every 90s")
+    hours = await create_schedule(
+        client, name="a", handler="h", interval={"value": 2, "unit": "hours"}
+    )
+    every = await create_schedule(client, name="b", handler="h", schedule="@every 90s")
     assert hours["interval"] == {"value": 2, "unit": "hour"}
     assert every["interval"] == {"value": 90, "unit": "second"}
     assert every["next_run_at"] == "2026-03-01T12:01:30Z"
 
 
 async def test_get_by_id_and_by_name(client):
-    schedule = await create(client, **HOURLY)
-    by_id = (await client.get(f"/v1/schedules/{schedule['id']}")).json()
-    by_name = (await client.get("/v1/schedules/Hourly tenant sync")).json()
+    schedule = await create_schedule(client, **HOURLY)
+    by_id = await get_schedule(client, schedule["id"])
+    by_name = await get_schedule(client, "Hourly tenant sync")
     assert by_id == by_name == schedule
 
 
 async def test_list_filters_by_state_handler_and_tags(client):
-    await create(
+    await create_schedule(
         client, name="a", handler="h1", cron="* * * * *", tags={"team": "backend", "env": "prod"}
     )
-    await create(
+    await create_schedule(
         client, name="b", handler="h1", cron="* * * * *", tags={"team": "backend", "env": "dev"}
     )
-    await create(client, name="c", handler="h2", cron="* * * * *", enabled=False)
+    await create_schedule(client, name="c", handler="h2", cron="* * * * *", enabled=False)
 
     async def names(**params: str) -> list[str]:
         data = (await client.get("/v1/schedules", params=params)).json()["data"]
@@ -81,7 +100,7 @@ async def test_list_filters_by_state_handler_and_tags(client):
 
 async def test_cursor_pagination_returns_every_schedule_once(client):
     for index in range(5):
-        await create(client, name=f"s{index}", handler="h", cron="* * * * *")
+        await create_schedule(client, name=f"s{index}", handler="h", cron="* * * * *")
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
@@ -109,7 +128,7 @@ async def test_put_upsert_creates_then_updates_and_ignores_unchanged(client):
 
 
 async def test_patch_makes_a_new_version_and_recomputes_next_run(client):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     patched = await client.patch(
         f"/v1/schedules/{schedule['id']}", json={"cron": "*/5 * * * *", "description": "faster"}
     )
@@ -122,27 +141,27 @@ async def test_patch_makes_a_new_version_and_recomputes_next_run(client):
 
 
 async def test_rename_to_a_taken_name_is_a_conflict(client):
-    await create(client, name="a", handler="h", cron="* * * * *")
-    await create(client, name="b", handler="h", cron="* * * * *")
+    await create_schedule(client, name="a", handler="h", cron="* * * * *")
+    await create_schedule(client, name="b", handler="h", cron="* * * * *")
     response = await client.patch("/v1/schedules/b", json={"name": "a"})
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "name_conflict"
 
 
 async def test_delete(client):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     assert (await client.delete(f"/v1/schedules/{schedule['id']}")).status_code == 204
     assert (await client.get(f"/v1/schedules/{schedule['id']}")).status_code == 404
 
 
 async def test_pause_resume_disable_enable(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client, name="tick", handler="h", interval={"value": 1, "unit": "second"}
     )
     paused = (await client.post("/v1/schedules/tick/pause")).json()
     assert (paused["state"], paused["next_run_at"]) == ("paused", None)
     clock.advance(seconds=10)
-    assert (await Scheduler(runtime.db, clock, runtime.notifier).run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
     resumed = (await client.post("/v1/schedules/tick/resume")).json()
     assert resumed["state"] == "enabled"
     assert resumed["next_run_at"] == "2026-03-01T12:00:11Z"
@@ -153,17 +172,16 @@ async def test_pause_resume_disable_enable(client, runtime, clock):
 
 
 async def test_trigger_runs_now_whatever_the_state(client):
-    await create(client, name="tick", handler="h", cron="0 0 1 1 *")
+    await create_schedule(client, name="tick", handler="h", cron="0 0 1 1 *")
     await client.post("/v1/schedules/tick/pause")
     job = await client.post("/v1/schedules/tick/trigger")
     assert job.status_code == 201
     assert (job.json()["trigger"], job.json()["status"]) == ("manual", "ready")
-    claim = await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
-    assert [j["id"] for j in claim.json()["jobs"]] == [job.json()["id"]]
+    assert [j["id"] for j in await claim(client)] == [job.json()["id"]]
 
 
 async def test_upcoming_lists_the_next_fire_times(client):
-    await create(client, name="q", handler="h", cron="*/15 * * * *")
+    await create_schedule(client, name="q", handler="h", cron="*/15 * * * *")
     upcoming = (await client.get("/v1/schedules/q/upcoming", params={"count": 5})).json()
     assert upcoming["data"] == [
         "2026-03-01T12:15:00Z",
@@ -175,10 +193,10 @@ async def test_upcoming_lists_the_next_fire_times(client):
 
 
 async def test_fired_jobs_update_last_run(client, runtime, clock):
-    await create(client, name="tick", handler="h", interval={"value": 1, "unit": "second"})
+    await create_schedule(client, name="tick", handler="h", interval={"value": 1, "unit": "second"})
     clock.advance(seconds=1)
-    await Scheduler(runtime.db, clock, runtime.notifier).run_once()
-    schedule = (await client.get("/v1/schedules/tick")).json()
+    await run_scheduler(runtime)
+    schedule = await get_schedule(client, "tick")
     assert schedule["last_run_at"] == "2026-03-01T12:00:01Z"
     assert schedule["next_run_at"] == "2026-03-01T12:00:02Z"
 
@@ -196,7 +214,7 @@ async def test_concurrent_put_of_a_new_name_creates_it_once(client):
 
 
 async def test_every_configuration_change_is_a_version_and_rollback_restores_one(client):
-    await create(client, name="v", handler="h", cron="0 * * * *")
+    await create_schedule(client, name="v", handler="h", cron="0 * * * *")
     await client.patch("/v1/schedules/v", json={"cron": "30 * * * *"})
     await client.post("/v1/schedules/v/pause")  # a state change, not a configuration change
     await client.put("/v1/schedules/v", json={"handler": "h2", "cron": "30 * * * *"})
@@ -211,11 +229,11 @@ async def test_every_configuration_change_is_a_version_and_rollback_restores_one
     missing = await client.post("/v1/schedules/v/rollback/99")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "version_not_found"
-    assert (await client.get("/v1/schedules/v")).json()["version"] == 4
+    assert (await get_schedule(client, "v"))["version"] == 4
 
 
 async def test_push_schedule_can_be_patched_and_rolled_back(client):
-    await create(
+    await create_schedule(
         client,
         name="hook",
         cron="0 * * * *",
@@ -228,7 +246,7 @@ async def test_push_schedule_can_be_patched_and_rolled_back(client):
 
 
 async def test_success_rate_over_recent_jobs(client, runtime, clock):
-    await create(
+    await create_schedule(
         client,
         name="rate",
         handler="h",
@@ -236,33 +254,20 @@ async def test_success_rate_over_recent_jobs(client, runtime, clock):
         concurrency="allow",
         max_retries=0,
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     for outcome in ["completed", "completed", "completed", "failed"]:
         clock.advance(seconds=1)
-        await scheduler.run_once()
-        [job] = (
-            await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
-        ).json()["jobs"]
-        await client.post(
-            f"/v1/worker/executions/{job['execution_id']}/result", json={"status": outcome}
-        )
-    schedule = (await client.get("/v1/schedules/rate")).json()
+        await run_scheduler(runtime)
+        job = await claim_one(client)
+        await report(client, job["execution_id"], status=outcome)
+    schedule = await get_schedule(client, "rate")
     assert schedule["success_rate"] == 0.75
     assert schedule["last_status"] == "failed"
     listed = (await client.get("/v1/schedules")).json()["data"][0]
     assert listed["success_rate"] == 0.75
 
 
-async def fired_slots(client, name: str) -> list[str]:
-    schedule = (await client.get(f"/v1/schedules/{name}")).json()
-    jobs = (
-        await client.get("/v1/jobs", params={"schedule_id": schedule["id"], "limit": 500})
-    ).json()["data"]
-    return sorted(j["scheduled_for"] for j in jobs)
-
-
 async def test_misfire_run_all_catches_up_inside_the_window(client, runtime, clock):
-    await create(
+    await create_schedule(
         client,
         name="all",
         handler="h",
@@ -272,31 +277,30 @@ async def test_misfire_run_all_catches_up_inside_the_window(client, runtime, clo
         concurrency="allow",
     )
     clock.advance(hours=1, seconds=30)  # down for an hour
-    await Scheduler(runtime.db, clock, runtime.notifier).run_once()
-    assert await fired_slots(client, "all") == [
+    await run_scheduler(runtime)
+    assert await fired_times(client, "all") == [
         f"2026-03-01T12:{minute:02d}:00Z" for minute in range(56, 60)
     ] + ["2026-03-01T13:00:00Z"]
 
 
 async def test_misfire_skip_drops_late_slots(client, runtime, clock):
-    await create(
+    await create_schedule(
         client,
         name="skip",
         handler="h",
         interval={"value": 1, "unit": "minute"},
         misfire_policy="skip",
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     clock.advance(minutes=10, seconds=30)
-    await scheduler.run_once()
-    assert await fired_slots(client, "skip") == []
+    await run_scheduler(runtime)
+    assert await fired_times(client, "skip") == []
     clock.set(clock.now().replace(second=0) + timedelta(minutes=1, seconds=1))
-    await scheduler.run_once()
-    assert await fired_slots(client, "skip") == ["2026-03-01T12:11:00Z"]
+    await run_scheduler(runtime)
+    assert await fired_times(client, "skip") == ["2026-03-01T12:11:00Z"]
 
 
 async def test_start_and_end_window_bound_the_fires(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client,
         name="window",
         handler="h",
@@ -306,35 +310,33 @@ async def test_start_and_end_window_bound_the_fires(client, runtime, clock):
         end_at="2026-03-01T12:00:25Z",
     )
     assert schedule["next_run_at"] == "2026-03-01T12:00:05Z"
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     for _ in range(6):
         clock.advance(seconds=10)
-        await scheduler.run_once()
-    assert await fired_slots(client, "window") == [
+        await run_scheduler(runtime)
+    assert await fired_times(client, "window") == [
         "2026-03-01T12:00:05Z",
         "2026-03-01T12:00:15Z",
         "2026-03-01T12:00:25Z",
     ]
-    finished = (await client.get("/v1/schedules/window")).json()
+    finished = await get_schedule(client, "window")
     assert finished["next_run_at"] is None
     assert (await client.get("/v1/schedules/window/upcoming")).json()["data"] == []
 
 
 async def test_interval_slots_do_not_drift_when_the_scheduler_is_late(client, runtime, clock):
-    await create(
+    await create_schedule(
         client,
         name="steady",
         handler="h",
         interval={"value": 1, "unit": "minute"},
         concurrency="allow",
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     for lateness in (0.9, 0.2, 0.7):
         clock.set(
             clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1, seconds=lateness)
         )
-        await scheduler.run_once()
-    assert await fired_slots(client, "steady") == [
+        await run_scheduler(runtime)
+    assert await fired_times(client, "steady") == [
         "2026-03-01T12:01:00Z",
         "2026-03-01T12:02:00Z",
         "2026-03-01T12:03:00Z",
@@ -342,12 +344,13 @@ async def test_interval_slots_do_not_drift_when_the_scheduler_is_late(client, ru
 
 
 async def test_seconds_field_cron_fires_every_ten_seconds(client, runtime, clock):
-    await create(client, name="tens", handler="h", cron="*/10 * * * * *", concurrency="allow")
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    await create_schedule(
+        client, name="tens", handler="h", cron="*/10 * * * * *", concurrency="allow"
+    )
     for _ in range(3):
         clock.advance(seconds=10)
-        await scheduler.run_once()
-    assert await fired_slots(client, "tens") == [
+        await run_scheduler(runtime)
+    assert await fired_times(client, "tens") == [
         "2026-03-01T12:00:10Z",
         "2026-03-01T12:00:20Z",
         "2026-03-01T12:00:30Z",
@@ -356,7 +359,7 @@ async def test_seconds_field_cron_fires_every_ten_seconds(client, runtime, clock
 
 async def test_spring_forward_daily_job_fires_once_after_the_gap(client, runtime, clock):
     clock.set(datetime(2026, 3, 7, 12, tzinfo=UTC))
-    await create(
+    await create_schedule(
         client,
         name="dst",
         handler="h",
@@ -375,19 +378,8 @@ async def test_spring_forward_daily_job_fires_once_after_the_gap(client, runtime
 # --- Rules of the schedules API, and firing through the scheduler ------------------------------
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-async def schedule_jobs(client, schedule_id: str) -> list[dict[str, Any]]:
-    """The schedule's jobs, oldest slot first."""
-    response = await client.get("/v1/jobs", params={"schedule_id": schedule_id, "limit": 500})
-    assert response.status_code == 200, response.text
-    return sorted(response.json()["data"], key=lambda j: (j["scheduled_for"], j["id"]))
-
-
 async def test_created_schedule_carries_every_documented_field(client):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     for field in (
         "id",
         "state",
@@ -419,8 +411,12 @@ async def test_created_schedule_carries_every_documented_field(client):
 
 
 async def test_plural_minute_and_day_units_are_accepted(client):
-    minutes = await create(client, name="m", handler="h", interval={"value": 15, "unit": "minutes"})
-    days = await create(client, name="d", handler="h", interval={"value": 2, "unit": "days"})
+    minutes = await create_schedule(
+        client, name="m", handler="h", interval={"value": 15, "unit": "minutes"}
+    )
+    days = await create_schedule(
+        client, name="d", handler="h", interval={"value": 2, "unit": "days"}
+    )
     assert minutes["interval"] == {"value": 15, "unit": "minute"}
     assert minutes["next_run_at"] == "2026-03-01T12:15:00Z"
     assert days["interval"] == {"value": 2, "unit": "day"}
@@ -428,14 +424,14 @@ async def test_plural_minute_and_day_units_are_accepted(client):
 
 
 async def test_cron_schedule_alias_is_a_cron(client):
-    schedule = await create(client, name="alias", handler="h", schedule="0 2 * * *")
+    schedule = await create_schedule(client, name="alias", handler="h", schedule="0 2 * * *")
     assert (schedule["cron"], schedule["interval"]) == ("0 2 * * *", None)
     assert schedule["next_run_at"] == "2026-03-02T02:00:00Z"
 
 
 async def test_cron_timezone_follows_daylight_saving_time(client, clock):
     clock.set(datetime(2026, 6, 1, 12, tzinfo=UTC))
-    summer = await create(
+    summer = await create_schedule(
         client, name="backup", handler="b", cron="0 2 * * *", timezone="America/New_York"
     )
     assert summer["next_run_at"] == "2026-06-02T06:00:00Z"
@@ -443,8 +439,8 @@ async def test_cron_timezone_follows_daylight_saving_time(client, clock):
 
 async def test_list_pagination_keeps_its_filter_on_every_page(client):
     for index in range(5):
-        await create(client, name=f"keep{index}", handler="keep", cron="* * * * *")
-        await create(client, name=f"drop{index}", handler="drop", cron="* * * * *")
+        await create_schedule(client, name=f"keep{index}", handler="keep", cron="* * * * *")
+        await create_schedule(client, name=f"drop{index}", handler="drop", cron="* * * * *")
     seen: list[str] = []
     cursor = None
     for _ in range(10):
@@ -461,7 +457,7 @@ async def test_list_pagination_keeps_its_filter_on_every_page(client):
 
 async def test_list_returns_newest_first_and_a_full_last_page_has_no_cursor(client):
     for index in range(4):
-        await create(client, name=f"s{index}", handler="h", cron="* * * * *")
+        await create_schedule(client, name=f"s{index}", handler="h", cron="* * * * *")
     first = (await client.get("/v1/schedules", params={"limit": 2})).json()
     second = (
         await client.get("/v1/schedules", params={"limit": 2, "cursor": first["next_cursor"]})
@@ -484,8 +480,10 @@ async def test_put_unchanged_body_keeps_version(client):
 
 
 async def test_put_of_a_schedule_as_it_was_read_is_unchanged(client):
-    created = await create(client, **HOURLY, tags={"team": "core"}, timezone="Europe/Paris")
-    read = (await client.get(f"/v1/schedules/{created['id']}")).json()
+    created = await create_schedule(
+        client, **HOURLY, tags={"team": "core"}, timezone="Europe/Paris"
+    )
+    read = await get_schedule(client, created["id"])
     response = await client.put(f"/v1/schedules/{HOURLY['name']}", json=read)
     assert response.status_code == 200, response.text
     assert response.json()["version"] == 1
@@ -503,7 +501,7 @@ async def test_put_keeps_a_paused_schedule_paused(client, clock):
 
 
 async def test_patch_interval_recomputes_next_run_from_the_creation_anchor(client, clock):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     clock.advance(minutes=20)
     patched = await client.patch(
         f"/v1/schedules/{schedule['id']}", json={"interval": {"value": 15, "unit": "minute"}}
@@ -517,13 +515,13 @@ async def test_patch_interval_recomputes_next_run_from_the_creation_anchor(clien
 
 
 async def test_patch_without_a_change_makes_no_version(client):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     same = await client.patch(f"/v1/schedules/{schedule['id']}", json={"handler": "sync-tenant"})
     assert (same.status_code, same.json()["version"]) == (200, 1)
 
 
 async def test_patch_keeps_a_paused_schedule_paused(client):
-    await create(client, name="p", handler="h", cron="0 * * * *")
+    await create_schedule(client, name="p", handler="h", cron="0 * * * *")
     await client.post("/v1/schedules/p/pause")
     patched = (await client.patch("/v1/schedules/p", json={"cron": "*/5 * * * *"})).json()
     assert (patched["state"], patched["next_run_at"], patched["version"]) == ("paused", None, 2)
@@ -532,50 +530,47 @@ async def test_patch_keeps_a_paused_schedule_paused(client):
 
 
 async def test_delete_is_204_then_404_and_frees_the_name(client):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     assert (await client.delete("/v1/schedules/Hourly tenant sync")).status_code == 204
     assert (await client.get("/v1/schedules/Hourly tenant sync")).status_code == 404
     again = await client.delete(f"/v1/schedules/{schedule['id']}")
     assert (again.status_code, again.json()["error"]["code"]) == (404, "not_found")
     assert (await client.get("/v1/schedules")).json()["data"] == []
-    recreated = await create(client, **HOURLY)
+    recreated = await create_schedule(client, **HOURLY)
     assert recreated["id"] != schedule["id"]
 
 
 async def test_deleted_schedule_fires_nothing_and_its_jobs_remain(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client, name="tick", handler="h", interval={"value": 1, "unit": "second"}
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     clock.advance(seconds=1)
-    assert (await scheduler.run_once()).fired == 1
+    assert (await run_scheduler(runtime)).fired == 1
     await client.delete("/v1/schedules/tick")
     clock.advance(seconds=5)
-    assert (await scheduler.run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
     [job] = await schedule_jobs(client, schedule["id"])
     assert (await client.get(f"/v1/jobs/{job['id']}")).status_code == 200
 
 
 async def test_paused_schedule_fires_nothing_and_resume_does_not_catch_up(client, runtime, clock):
-    await create(client, name="tick", handler="h", interval={"value": 1, "unit": "minute"})
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    await create_schedule(client, name="tick", handler="h", interval={"value": 1, "unit": "minute"})
     paused = (await client.post("/v1/schedules/tick/pause")).json()
     assert (paused["state"], paused["next_run_at"]) == ("paused", None)
     clock.advance(hours=1, seconds=30)
-    assert (await scheduler.run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
     resumed = (await client.post("/v1/schedules/tick/resume")).json()
     assert (resumed["state"], resumed["next_run_at"]) == ("enabled", "2026-03-01T13:01:00Z")
-    assert (await scheduler.run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
     clock.advance(seconds=30)
-    assert (await scheduler.run_once()).fired == 1
+    assert (await run_scheduler(runtime)).fired == 1
     assert [j["scheduled_for"] for j in await schedule_jobs(client, resumed["id"])] == [
         "2026-03-01T13:01:00Z"
     ]
 
 
 async def test_disabled_schedule_fires_nothing_until_enabled(client, runtime, clock):
-    await create(client, name="tick", handler="h", interval={"value": 1, "unit": "second"})
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    await create_schedule(client, name="tick", handler="h", interval={"value": 1, "unit": "second"})
     disabled = (await client.post("/v1/schedules/tick/disable")).json()
     assert (disabled["state"], disabled["next_run_at"], disabled["enabled"]) == (
         "disabled",
@@ -584,22 +579,22 @@ async def test_disabled_schedule_fires_nothing_until_enabled(client, runtime, cl
     )
     assert (await client.get("/v1/schedules/tick/upcoming")).json()["data"] == []
     clock.advance(seconds=10)
-    assert (await scheduler.run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
     enabled = (await client.post("/v1/schedules/tick/enable")).json()
     assert (enabled["state"], enabled["next_run_at"]) == ("enabled", "2026-03-01T12:00:11Z")
     clock.advance(seconds=1)
-    assert (await scheduler.run_once()).fired == 1
+    assert (await run_scheduler(runtime)).fired == 1
 
 
 async def test_resume_of_a_paused_disabled_schedule_leaves_it_disabled(client):
-    await create(client, name="off", handler="h", cron="0 * * * *", enabled=False)
+    await create_schedule(client, name="off", handler="h", cron="0 * * * *", enabled=False)
     assert (await client.post("/v1/schedules/off/pause")).json()["state"] == "paused"
     resumed = (await client.post("/v1/schedules/off/resume")).json()
     assert (resumed["state"], resumed["next_run_at"]) == ("disabled", None)
 
 
 async def test_pause_twice_is_harmless(client):
-    await create(client, name="p", handler="h", cron="0 * * * *")
+    await create_schedule(client, name="p", handler="h", cron="0 * * * *")
     first = (await client.post("/v1/schedules/p/pause")).json()
     second = await client.post("/v1/schedules/p/pause")
     assert second.status_code == 200
@@ -607,7 +602,9 @@ async def test_pause_twice_is_harmless(client):
 
 
 async def test_trigger_makes_a_manual_job_from_the_schedule(client, runtime, clock):
-    schedule = await create(client, **HOURLY, tags={"team": "core"}, timeout=45, max_retries=1)
+    schedule = await create_schedule(
+        client, **HOURLY, tags={"team": "core"}, timeout=45, max_retries=1
+    )
     clock.advance(minutes=10)
     response = await client.post("/v1/schedules/Hourly tenant sync/trigger")
     assert response.status_code == 201, response.text
@@ -625,31 +622,29 @@ async def test_trigger_makes_a_manual_job_from_the_schedule(client, runtime, clo
     )
     assert (job["timeout"], job["max_retries"]) == (45, 1)
     assert job["run_at"] == job["scheduled_for"] == "2026-03-01T12:10:00Z"
-    after = (await client.get(f"/v1/schedules/{schedule['id']}")).json()
+    after = await get_schedule(client, schedule["id"])
     assert after["next_run_at"] == "2026-03-01T13:00:00Z"
     assert after["version"] == 1
 
 
 async def test_trigger_twice_makes_two_jobs(client):
-    await create(client, name="t", handler="h", cron="0 0 1 1 *")
-    first = (await client.post("/v1/schedules/t/trigger")).json()
-    second = (await client.post("/v1/schedules/t/trigger")).json()
+    await create_schedule(client, name="t", handler="h", cron="0 0 1 1 *")
+    first = await trigger_schedule(client, "t")
+    second = await trigger_schedule(client, "t")
     assert first["id"] != second["id"]
-    claim = await client.post(
-        "/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0, "limit": 10}
-    )
-    assert sorted(j["id"] for j in claim.json()["jobs"]) == sorted([first["id"], second["id"]])
-    assert all(j["trigger"] == "manual" for j in claim.json()["jobs"])
+    claimed = await claim(client, limit=10)
+    assert sorted(j["id"] for j in claimed) == sorted([first["id"], second["id"]])
+    assert all(j["trigger"] == "manual" for j in claimed)
 
 
 async def test_trigger_of_a_disabled_schedule_still_runs(client):
-    await create(client, name="off", handler="h", cron="0 * * * *", enabled=False)
+    await create_schedule(client, name="off", handler="h", cron="0 * * * *", enabled=False)
     job = await client.post("/v1/schedules/off/trigger")
     assert (job.status_code, job.json()["status"]) == (201, "ready")
 
 
 async def test_upcoming_interval_times_increase_on_the_grid(client):
-    schedule = await create(client, name="q", handler="h", schedule="@every 90s")
+    schedule = await create_schedule(client, name="q", handler="h", schedule="@every 90s")
     times = (await client.get(f"/v1/schedules/{schedule['id']}/upcoming?count=5")).json()["data"]
     assert len(times) == 5
     assert times[0] == schedule["next_run_at"]
@@ -660,7 +655,7 @@ async def test_upcoming_interval_times_increase_on_the_grid(client):
 
 
 async def test_upcoming_defaults_to_ten_and_allows_a_thousand(client):
-    await create(client, name="q", handler="h", cron="* * * * *")
+    await create_schedule(client, name="q", handler="h", cron="* * * * *")
     assert len((await client.get("/v1/schedules/q/upcoming")).json()["data"]) == 10
     many = (await client.get("/v1/schedules/q/upcoming", params={"count": 1000})).json()["data"]
     assert len(many) == len(set(many)) == 1000
@@ -668,24 +663,24 @@ async def test_upcoming_defaults_to_ten_and_allows_a_thousand(client):
 
 
 async def test_upcoming_of_a_paused_schedule_is_empty(client):
-    await create(client, name="q", handler="h", cron="* * * * *")
+    await create_schedule(client, name="q", handler="h", cron="* * * * *")
     await client.post("/v1/schedules/q/pause")
     assert (await client.get("/v1/schedules/q/upcoming")).json() == {"data": []}
 
 
 async def test_names_are_unique_per_account_only(client, other_client):
-    mine = await create(client, **HOURLY)
+    mine = await create_schedule(client, **HOURLY)
     theirs = await other_client.post("/v1/schedules", json=HOURLY)
     assert theirs.status_code == 201, theirs.text
     assert theirs.json()["id"] != mine["id"]
-    assert (await client.get("/v1/schedules/Hourly tenant sync")).json()["id"] == mine["id"]
+    assert (await get_schedule(client, "Hourly tenant sync"))["id"] == mine["id"]
     assert [s["id"] for s in (await client.get("/v1/schedules")).json()["data"]] == [mine["id"]]
     conflict = await client.post("/v1/schedules", json=HOURLY)
     assert (conflict.status_code, conflict.json()["error"]["code"]) == (409, "name_conflict")
 
 
 async def test_another_accounts_schedule_is_hidden(client, other_client):
-    schedule = await create(client, **HOURLY)
+    schedule = await create_schedule(client, **HOURLY)
     for path in (f"/v1/schedules/{schedule['id']}", "/v1/schedules/Hourly tenant sync"):
         response = await other_client.get(path)
         assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
@@ -699,14 +694,14 @@ async def test_another_accounts_schedule_is_hidden(client, other_client):
         f"/v1/schedules/{schedule['id']}", json={"handler": "x", "cron": "* * * * *"}
     )
     assert put.status_code == 201  # PUT works by name: a new schedule of the other account
-    assert (await client.get(f"/v1/schedules/{schedule['id']}")).json()["handler"] == "sync-tenant"
+    assert (await get_schedule(client, schedule["id"]))["handler"] == "sync-tenant"
 
 
 # --- firing -------------------------------------------------------------------------------------
 
 
 async def test_interval_schedule_fires_one_job_per_slot_on_the_grid(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client,
         name="tick",
         handler="h",
@@ -714,11 +709,10 @@ async def test_interval_schedule_fires_one_job_per_slot_on_the_grid(client, runt
         concurrency="allow",
         payload={"n": 1},
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     for _ in range(3):
         clock.advance(seconds=1)
-        assert (await scheduler.run_once()).fired == 1
-        assert (await scheduler.run_once()).fired == 0  # same instant: nothing new
+        assert (await run_scheduler(runtime)).fired == 1
+        assert (await run_scheduler(runtime)).fired == 0  # same instant: nothing new
     jobs = await schedule_jobs(client, schedule["id"])
     assert [j["scheduled_for"] for j in jobs] == [
         "2026-03-01T12:00:01Z",
@@ -730,7 +724,7 @@ async def test_interval_schedule_fires_one_job_per_slot_on_the_grid(client, runt
         ("schedule", "ready", "h", "tick")
     }
     assert all(j["payload"] == {"n": 1} for j in jobs)
-    after = (await client.get("/v1/schedules/tick")).json()
+    after = await get_schedule(client, "tick")
     assert (after["last_run_at"], after["next_run_at"]) == (
         "2026-03-01T12:00:03Z",
         "2026-03-01T12:00:04Z",
@@ -738,51 +732,43 @@ async def test_interval_schedule_fires_one_job_per_slot_on_the_grid(client, runt
 
 
 async def test_scheduler_fires_nothing_before_the_slot(client, runtime, clock):
-    await create(client, name="tick", handler="h", interval={"value": 1, "unit": "minute"})
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    await create_schedule(client, name="tick", handler="h", interval={"value": 1, "unit": "minute"})
     clock.advance(seconds=59.999)
-    assert (await scheduler.run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
     clock.advance(seconds=0.001)
-    assert (await scheduler.run_once()).fired == 1
+    assert (await run_scheduler(runtime)).fired == 1
 
 
 async def test_cron_in_a_timezone_fires_at_its_local_time(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client, name="backup", handler="b", cron="0 2 * * *", timezone="America/New_York"
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     clock.set(datetime(2026, 3, 2, 6, 59, 59, tzinfo=UTC))
-    assert (await scheduler.run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
     clock.set(datetime(2026, 3, 2, 7, 0, 0, tzinfo=UTC))
-    assert (await scheduler.run_once()).fired == 1
+    assert (await run_scheduler(runtime)).fired == 1
     [job] = await schedule_jobs(client, schedule["id"])
     assert job["scheduled_for"] == "2026-03-02T07:00:00Z"
-    assert (await client.get("/v1/schedules/backup")).json()["next_run_at"] == (
-        "2026-03-03T07:00:00Z"
-    )
+    assert (await get_schedule(client, "backup"))["next_run_at"] == "2026-03-03T07:00:00Z"
 
 
 async def test_forbid_skips_the_next_slot_while_the_previous_job_is_in_flight(
     client, runtime, clock
 ):
-    schedule = await create(
+    schedule = await create_schedule(
         client, name="tick", handler="h", interval={"value": 1, "unit": "second"}
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     clock.advance(seconds=1)
-    await scheduler.run_once()  # 12:00:01 → ready
+    await run_scheduler(runtime)  # 12:00:01 → ready
     clock.advance(seconds=1)
-    assert (await scheduler.run_once()).skipped == 1  # 12:00:02: the first one is ready
-    claim = await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
-    [claimed] = claim.json()["jobs"]
+    assert (await run_scheduler(runtime)).skipped == 1  # 12:00:02: the first one is ready
+    claimed = await claim_one(client)
     assert claimed["scheduled_for"] == "2026-03-01T12:00:01Z"
     clock.advance(seconds=1)
-    assert (await scheduler.run_once()).skipped == 1  # 12:00:03: the first one is running
-    await client.post(
-        f"/v1/worker/executions/{claimed['execution_id']}/result", json={"status": "completed"}
-    )
+    assert (await run_scheduler(runtime)).skipped == 1  # 12:00:03: the first one is running
+    await report(client, claimed["execution_id"], status="completed")
     clock.advance(seconds=1)
-    assert (await scheduler.run_once()).fired == 1  # 12:00:04: nothing in flight any more
+    assert (await run_scheduler(runtime)).fired == 1  # 12:00:04: nothing in flight any more
     jobs = await schedule_jobs(client, schedule["id"])
     assert [(j["scheduled_for"][11:19], j["status"]) for j in jobs] == [
         ("12:00:01", "completed"),
@@ -794,69 +780,60 @@ async def test_forbid_skips_the_next_slot_while_the_previous_job_is_in_flight(
     assert skipped["last_error"]["type"] == "skipped"
     assert "in flight" in skipped["last_error"]["message"]
     assert skipped["finished_at"] == "2026-03-01T12:00:02Z"
-    detail = (await client.get(f"/v1/jobs/{skipped['id']}")).json()
+    detail = await get_job(client, skipped["id"])
     assert detail["executions"] == []
 
 
 async def test_forbid_counts_a_job_waiting_for_its_retry_as_in_flight(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client, name="tick", handler="h", interval={"value": 1, "unit": "minute"}
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     clock.advance(minutes=1)
-    await scheduler.run_once()
-    claim = await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
-    [claimed] = claim.json()["jobs"]
-    await client.post(
-        f"/v1/worker/executions/{claimed['execution_id']}/result", json={"status": "failed"}
-    )
+    await run_scheduler(runtime)
+    claimed = await claim_one(client)
+    await report(client, claimed["execution_id"], status="failed")
     clock.advance(minutes=1)
-    assert (await scheduler.run_once()).skipped == 1
+    assert (await run_scheduler(runtime)).skipped == 1
     statuses = [j["status"] for j in await schedule_jobs(client, schedule["id"])]
     assert statuses == ["pending", "skipped"]
 
 
 async def test_allow_admits_overlapping_jobs(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client,
         name="tick",
         handler="h",
         interval={"value": 1, "unit": "second"},
         concurrency="allow",
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     for _ in range(2):
         clock.advance(seconds=1)
-        round_ = await scheduler.run_once()
+        round_ = await run_scheduler(runtime)
         assert (round_.fired, round_.skipped) == (1, 0)
     jobs = await schedule_jobs(client, schedule["id"])
     assert [j["status"] for j in jobs] == ["ready", "ready"]
-    claim = await client.post(
-        "/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0, "limit": 5}
-    )
-    assert len(claim.json()["jobs"]) == 2
+    assert len(await claim(client, limit=5)) == 2
 
 
 async def test_misfire_run_once_after_an_hour_fires_only_the_latest_slot(client, runtime, clock):
-    schedule = await create(
+    schedule = await create_schedule(
         client, name="tick", handler="h", interval={"value": 1, "unit": "second"}
     )
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
     clock.advance(hours=1, seconds=0.5)
-    outcome = await scheduler.run_once()
+    outcome = await run_scheduler(runtime)
     assert (outcome.fired, outcome.skipped) == (1, 0)
     jobs = await schedule_jobs(client, schedule["id"])
     assert [(j["scheduled_for"], j["status"]) for j in jobs] == [("2026-03-01T13:00:00Z", "ready")]
-    after = (await client.get("/v1/schedules/tick")).json()
+    after = await get_schedule(client, "tick")
     assert (after["last_run_at"], after["next_run_at"]) == (
         "2026-03-01T13:00:00Z",
         "2026-03-01T13:00:01Z",
     )
-    assert (await scheduler.run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
 
 
 async def test_patch_max_retries_keeps_the_retry_policy_and_the_reverse(client):
-    await create(
+    await create_schedule(
         client,
         name="r",
         handler="h",
@@ -884,7 +861,7 @@ async def test_patch_max_retries_keeps_the_retry_policy_and_the_reverse(client):
 
 async def test_every_schedule_name_can_address_its_schedule(client):
     for name in ["a?b#c", "100%", "Zürich nightly ☕", "sch_lookalike", " padded ", "..."]:
-        await create(client, name=name, handler="h", cron="0 * * * *")
+        await create_schedule(client, name=name, handler="h", cron="0 * * * *")
         path = f"/v1/schedules/{quote(name, safe='')}"
         assert (await client.get(path)).json()["name"] == name
         put = await client.put(path, json={"handler": "h", "cron": "0 * * * *"})
@@ -900,7 +877,7 @@ async def test_every_schedule_name_can_address_its_schedule(client):
 
 
 async def test_versions_no_integer_can_hold_are_not_found(client):
-    await create(client, name="v", handler="h", cron="0 * * * *")
+    await create_schedule(client, name="v", handler="h", cron="0 * * * *")
     for version in ("3000000000", "99999999999999999999", "0"):
         response = await client.get(f"/v1/schedules/v/versions/{version}")
         assert (response.status_code, response.json()["error"]["code"]) == (
@@ -909,4 +886,4 @@ async def test_versions_no_integer_can_hold_are_not_found(client):
         )
         rollback = await client.post(f"/v1/schedules/v/rollback/{version}")
         assert rollback.status_code == 404
-    assert (await client.get("/v1/schedules/v")).json()["version"] == 1
+    assert (await get_schedule(client, "v"))["version"] == 1

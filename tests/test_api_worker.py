@@ -3,72 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from chronos.server.engine.admission import AdmissionService
-from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
-from chronos.server.engine.scheduler import Scheduler
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-async def create(client, **body: Any) -> dict[str, Any]:
-    response = await client.post("/v1/jobs", json={"handler": "h", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def claim(client, handlers=("h",), limit: int = 1, worker_id: str = "w1") -> list[dict]:
-    response = await client.post(
-        "/v1/worker/jobs/claim",
-        json={
-            "handlers": list(handlers),
-            "wait_seconds": 0,
-            "limit": limit,
-            "worker_id": worker_id,
-        },
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["jobs"]
-
-
-async def result(client, execution_id: str, **body: Any):
-    return await client.post(f"/v1/worker/executions/{execution_id}/result", json=body)
-
-
-async def get_job(client, job_id: str) -> dict[str, Any]:
-    response = await client.get(f"/v1/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def wait_for_claimers(runtime, count: int = 1) -> None:
-    """Let a claim started as a task reach its wait (bounded; no sleeping)."""
-    for _ in range(10_000):
-        if runtime.notifier.claim_waiter_count >= count:
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the claim never started waiting")
-
-
-def long_poll(client, handlers=("h",), wait_seconds: float = 5) -> asyncio.Task:
-    return asyncio.create_task(
-        client.post(
-            "/v1/worker/jobs/claim",
-            json={"handlers": list(handlers), "wait_seconds": wait_seconds, "worker_id": "lp"},
-        )
-    )
-
+from tests.helpers import (
+    at,
+    claim,
+    claim_one,
+    create_job,
+    create_schedule,
+    get_job,
+    get_schedule,
+    list_jobs,
+    long_poll,
+    report,
+    run_admission,
+    run_lease_rescuer,
+    run_scheduler,
+    wait_for_claimers,
+)
 
 # --- claim --------------------------------------------------------------------------------------
 
 
 async def test_claim_returns_execution_attempt_payload_and_lease(client, clock):
-    job = await create(client, name="n", payload={"tenant": 7}, tags={"team": "core"})
-    [claimed] = await claim(client)
+    job = await create_job(
+        client, handler="h", name="n", payload={"tenant": 7}, tags={"team": "core"}
+    )
+    claimed = await claim_one(client)
     assert claimed["id"] == job["id"]
     assert claimed["execution_id"].startswith("exe_")
     assert (claimed["attempt"], claimed["payload"], claimed["name"]) == (1, {"tenant": 7}, "n")
@@ -92,14 +53,14 @@ async def test_claim_returns_execution_attempt_payload_and_lease(client, clock):
 
 
 async def test_a_claimed_job_is_not_claimed_again(client):
-    await create(client)
+    await create_job(client, handler="h")
     assert len(await claim(client)) == 1
     assert await claim(client, worker_id="w2") == []
 
 
 async def test_claim_limit_is_respected(client):
     for n in range(5):
-        await create(client, payload={"n": n})
+        await create_job(client, handler="h", payload={"n": n})
     first = await claim(client, limit=3)
     second = await claim(client, limit=3)
     assert (len(first), len(second)) == (3, 2)
@@ -109,39 +70,40 @@ async def test_claim_limit_is_respected(client):
 
 
 async def test_claim_hands_out_the_longest_due_jobs_first(client, runtime, clock):
-    late = await create(client, delay="1m")
+    late = await create_job(client, handler="h", delay="1m")
     clock.advance(seconds=30)
-    early = await create(client, scheduled_for="2026-03-01T11:00:00Z")  # due now, run_at = now
+    # due now, run_at = now
+    early = await create_job(client, handler="h", scheduled_for="2026-03-01T11:00:00Z")
     clock.advance(seconds=31)
-    await AdmissionService(runtime.db, clock, runtime.notifier).run_once()
-    now = await create(client)  # run_at 12:01:01, a second after the delayed one
+    await run_admission(runtime)
+    now = await create_job(client, handler="h")  # run_at 12:01:01, a second after the delayed one
     order = [j["id"] for j in await claim(client, limit=3)]
     assert order == [early["id"], late["id"], now["id"]]
 
 
 async def test_claim_takes_only_the_listed_handlers(client):
-    a = await create(client, handler="a")
-    b = await create(client, handler="b")
-    await create(client, handler="c")
+    a = await create_job(client, handler="a")
+    b = await create_job(client, handler="b")
+    await create_job(client, handler="c")
     claimed = await claim(client, handlers=("a", "b"), limit=10)
     assert sorted(j["id"] for j in claimed) == sorted([a["id"], b["id"]])
     assert [j["handler"] for j in await claim(client, handlers=("c",))] == ["c"]
 
 
 async def test_claim_takes_only_the_callers_jobs(client, other_client):
-    mine = await create(client)
-    await other_client.post("/v1/jobs", json={"handler": "h"})
+    mine = await create_job(client, handler="h")
+    await create_job(other_client, handler="h")
     assert [j["id"] for j in await claim(client, limit=10)] == [mine["id"]]
     theirs = await claim(other_client, limit=10)
     assert len(theirs) == 1 and theirs[0]["id"] != mine["id"]
 
 
 async def test_claim_ignores_pending_jobs_until_admitted(client, runtime, clock):
-    job = await create(client, delay="10s")
+    job = await create_job(client, handler="h", delay="10s")
     assert await claim(client) == []
     clock.advance(seconds=10)
     assert await claim(client) == []  # due, but not yet admitted
-    await AdmissionService(runtime.db, clock, runtime.notifier).run_once()
+    await run_admission(runtime)
     assert [j["id"] for j in await claim(client)] == [job["id"]]
 
 
@@ -155,7 +117,7 @@ async def test_claim_with_no_wait_and_nothing_ready_returns_at_once(client, runt
 
 async def test_claim_defaults_to_one_job(client):
     for _ in range(3):
-        await create(client)
+        await create_job(client, handler="h")
     response = await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"]})
     assert len(response.json()["jobs"]) == 1
 
@@ -167,7 +129,7 @@ async def test_long_poll_returns_as_soon_as_a_job_is_created(client, runtime):
     waiting = long_poll(client)
     await wait_for_claimers(runtime)
     assert not waiting.done()
-    job = await create(client, payload={"fresh": True})
+    job = await create_job(client, handler="h", payload={"fresh": True})
     response = await asyncio.wait_for(waiting, 2)
     [claimed] = response.json()["jobs"]
     assert (claimed["id"], claimed["payload"], claimed["attempt"]) == (
@@ -181,35 +143,32 @@ async def test_long_poll_returns_as_soon_as_a_job_is_created(client, runtime):
 async def test_long_poll_is_not_woken_by_other_handlers_or_accounts(client, other_client, runtime):
     waiting = long_poll(client, handlers=("wanted",))
     await wait_for_claimers(runtime)
-    await create(client, handler="unwanted")
-    await other_client.post("/v1/jobs", json={"handler": "wanted"})
+    await create_job(client, handler="unwanted")
+    await create_job(other_client, handler="wanted")
     for _ in range(50):
         await asyncio.sleep(0)
     assert not waiting.done()
-    job = await create(client, handler="wanted")
+    job = await create_job(client, handler="wanted")
     response = await asyncio.wait_for(waiting, 2)
     assert [j["id"] for j in response.json()["jobs"]] == [job["id"]]
 
 
 async def test_long_poll_is_woken_by_admission_of_a_delayed_job(client, runtime, clock):
-    job = await create(client, delay="1m")
+    job = await create_job(client, handler="h", delay="1m")
     waiting = long_poll(client)
     await wait_for_claimers(runtime)
     clock.advance(minutes=1)
-    await AdmissionService(runtime.db, clock, runtime.notifier).run_once()
+    await run_admission(runtime)
     response = await asyncio.wait_for(waiting, 2)
     assert [j["id"] for j in response.json()["jobs"]] == [job["id"]]
 
 
 async def test_long_poll_is_woken_by_a_schedule_firing(client, runtime, clock):
-    await client.post(
-        "/v1/schedules",
-        json={"name": "tick", "handler": "h", "interval": {"value": 1, "unit": "second"}},
-    )
+    await create_schedule(client, name="tick", handler="h", interval={"value": 1, "unit": "second"})
     waiting = long_poll(client)
     await wait_for_claimers(runtime)
     clock.advance(seconds=1)
-    await Scheduler(runtime.db, clock, runtime.notifier).run_once()
+    await run_scheduler(runtime)
     response = await asyncio.wait_for(waiting, 2)
     [claimed] = response.json()["jobs"]
     assert (claimed["trigger"], claimed["scheduled_for"]) == ("schedule", "2026-03-01T12:00:01Z")
@@ -229,10 +188,13 @@ async def test_two_long_polls_share_two_jobs(client, runtime):
 
 
 async def test_completed_result_completes_the_job_with_its_output(client, clock):
-    job = await create(client)
-    [claimed] = await claim(client)
+    job = await create_job(client, handler="h")
+    claimed = await claim_one(client)
     clock.advance(seconds=1.5)
-    response = await result(client, claimed["execution_id"], status="completed", output={"n": 3})
+    response = await client.post(
+        f"/v1/worker/executions/{claimed['execution_id']}/result",
+        json={"status": "completed", "output": {"n": 3}},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["ok"] is True
     detail = await get_job(client, job["id"])
@@ -255,11 +217,12 @@ async def test_completed_result_completes_the_job_with_its_output(client, clock)
 
 
 async def test_the_same_result_twice_is_accepted_and_applied_once(client, clock):
-    job = await create(client)
-    [claimed] = await claim(client)
-    first = await result(client, claimed["execution_id"], status="failed", error={"message": "x"})
+    job = await create_job(client, handler="h")
+    claimed = await claim_one(client)
+    path = f"/v1/worker/executions/{claimed['execution_id']}/result"
+    first = await client.post(path, json={"status": "failed", "error": {"message": "x"}})
     clock.advance(seconds=1)
-    second = await result(client, claimed["execution_id"], status="failed", error={"message": "x"})
+    second = await client.post(path, json={"status": "failed", "error": {"message": "x"}})
     assert (first.status_code, second.status_code) == (200, 200)
     detail = await get_job(client, job["id"])
     assert (detail["status"], detail["attempt"]) == ("pending", 1)
@@ -268,10 +231,12 @@ async def test_the_same_result_twice_is_accepted_and_applied_once(client, clock)
 
 
 async def test_a_different_result_after_the_first_is_refused(client):
-    job = await create(client)
-    [claimed] = await claim(client)
-    await result(client, claimed["execution_id"], status="completed", output=1)
-    late = await result(client, claimed["execution_id"], status="failed")
+    job = await create_job(client, handler="h")
+    claimed = await claim_one(client)
+    await report(client, claimed["execution_id"], status="completed", output=1)
+    late = await client.post(
+        f"/v1/worker/executions/{claimed['execution_id']}/result", json={"status": "failed"}
+    )
     assert (late.status_code, late.json()["error"]["code"]) == (409, "execution_not_running")
     assert (await get_job(client, job["id"]))["status"] == "completed"
 
@@ -279,22 +244,21 @@ async def test_a_different_result_after_the_first_is_refused(client):
 async def test_retryable_failure_backs_off_and_retries_with_the_next_attempt(
     client, runtime, clock
 ):
-    job = await create(client, max_retries=3)
-    admission = AdmissionService(runtime.db, clock, runtime.notifier)
-    [first] = await claim(client)
-    await result(client, first["execution_id"], status="failed", error={"message": "flaky"})
+    job = await create_job(client, handler="h", max_retries=3)
+    first = await claim_one(client)
+    await report(client, first["execution_id"], status="failed", error={"message": "flaky"})
     pending = await get_job(client, job["id"])
     assert (pending["status"], pending["last_error"]) == ("pending", {"message": "flaky"})
     delay = (at(pending["run_at"]) - clock.now()).total_seconds()
     assert 1.0 <= delay <= 1.1  # initial interval 1 s, jitter up to +10 %
     assert pending["finished_at"] is None
-    assert (await admission.run_once()).admitted == 0
+    assert (await run_admission(runtime)).admitted == 0
     clock.set(at(pending["run_at"]))
-    assert (await admission.run_once()).admitted == 1
-    [second] = await claim(client)
+    assert (await run_admission(runtime)).admitted == 1
+    second = await claim_one(client)
     assert (second["id"], second["attempt"]) == (job["id"], 2)
     assert second["execution_id"] != first["execution_id"]
-    await result(client, second["execution_id"], status="failed")
+    await report(client, second["execution_id"], status="failed")
     again = await get_job(client, job["id"])
     delay = (at(again["run_at"]) - clock.now()).total_seconds()
     assert 2.0 <= delay <= 2.2  # multiplier 2
@@ -302,38 +266,39 @@ async def test_retryable_failure_backs_off_and_retries_with_the_next_attempt(
 
 
 async def test_max_retries_one_allows_exactly_two_attempts(client, runtime, clock):
-    job = await create(client, max_retries=1)
-    [first] = await claim(client)
-    await result(client, first["execution_id"], status="failed", error="one")
+    job = await create_job(client, handler="h", max_retries=1)
+    first = await claim_one(client)
+    await report(client, first["execution_id"], status="failed", error="one")
     clock.advance(seconds=5)
-    await AdmissionService(runtime.db, clock, runtime.notifier).run_once()
-    [second] = await claim(client)
+    await run_admission(runtime)
+    second = await claim_one(client)
     assert second["attempt"] == 2
-    await result(client, second["execution_id"], status="failed", error="two")
+    await report(client, second["execution_id"], status="failed", error="two")
     detail = await get_job(client, job["id"])
     assert (detail["status"], detail["last_error"]) == ("failed", {"message": "two"})
     assert detail["finished_at"] == "2026-03-01T12:00:05Z"
     clock.advance(hours=1)
-    assert (await AdmissionService(runtime.db, clock, runtime.notifier).run_once()).admitted == 0
+    assert (await run_admission(runtime)).admitted == 0
     assert await claim(client) == []
 
 
 async def test_max_retries_zero_fails_at_the_first_failure(client):
-    job = await create(client, max_retries=0)
-    [claimed] = await claim(client)
-    await result(client, claimed["execution_id"], status="failed")
+    job = await create_job(client, handler="h", max_retries=0)
+    claimed = await claim_one(client)
+    await report(client, claimed["execution_id"], status="failed")
     assert (await get_job(client, job["id"]))["status"] == "failed"
 
 
 async def test_non_retryable_failure_fails_at_once(client):
-    job = await create(client, max_retries=5)
-    [claimed] = await claim(client)
-    response = await result(
-        client,
-        claimed["execution_id"],
-        status="failed",
-        retryable=False,
-        error={"message": "invoice not found", "code": 404},
+    job = await create_job(client, handler="h", max_retries=5)
+    claimed = await claim_one(client)
+    response = await client.post(
+        f"/v1/worker/executions/{claimed['execution_id']}/result",
+        json={
+            "status": "failed",
+            "retryable": False,
+            "error": {"message": "invoice not found", "code": 404},
+        },
     )
     assert response.status_code == 200
     detail = await get_job(client, job["id"])
@@ -345,13 +310,14 @@ async def test_non_retryable_failure_fails_at_once(client):
 
 
 async def test_retry_policy_sets_the_backoff(client, clock):
-    job = await create(
+    job = await create_job(
         client,
+        handler="h",
         retry_policy={"max_attempts": 3, "initial_interval": "10s", "multiplier": 3},
     )
     assert job["max_retries"] == 2
-    [claimed] = await claim(client)
-    await result(client, claimed["execution_id"], status="failed")
+    claimed = await claim_one(client)
+    await report(client, claimed["execution_id"], status="failed")
     delay = (at((await get_job(client, job["id"]))["run_at"]) - clock.now()).total_seconds()
     assert 10.0 <= delay <= 11.0
 
@@ -359,15 +325,12 @@ async def test_retry_policy_sets_the_backoff(client, clock):
 async def test_completed_result_of_a_scheduled_job_sets_the_schedules_last_status(
     client, runtime, clock
 ):
-    await client.post(
-        "/v1/schedules",
-        json={"name": "tick", "handler": "h", "interval": {"value": 1, "unit": "minute"}},
-    )
+    await create_schedule(client, name="tick", handler="h", interval={"value": 1, "unit": "minute"})
     clock.advance(minutes=1)
-    await Scheduler(runtime.db, clock, runtime.notifier).run_once()
-    [claimed] = await claim(client)
-    await result(client, claimed["execution_id"], status="completed")
-    schedule = (await client.get("/v1/schedules/tick")).json()
+    await run_scheduler(runtime)
+    claimed = await claim_one(client)
+    await report(client, claimed["execution_id"], status="completed")
+    schedule = await get_schedule(client, "tick")
     assert (schedule["last_status"], schedule["success_rate"]) == ("completed", 1.0)
 
 
@@ -375,9 +338,8 @@ async def test_completed_result_of_a_scheduled_job_sets_the_schedules_last_statu
 
 
 async def test_heartbeat_extends_the_lease_from_now(client, runtime, clock):
-    job = await create(client, timeout=20)
-    [claimed] = await claim(client)
-    rescuer = LeaseRescuer(runtime.db, clock, runtime.notifier)
+    job = await create_job(client, handler="h", timeout=20)
+    claimed = await claim_one(client)
     for _ in range(3):
         clock.advance(seconds=15)
         beat = await client.post(f"/v1/worker/executions/{claimed['execution_id']}/heartbeat")
@@ -388,50 +350,51 @@ async def test_heartbeat_extends_the_lease_from_now(client, runtime, clock):
             .replace("+00:00", "Z"),
             "cancel_requested": False,
         }
-        assert (await rescuer.run_once()).timed_out == 0
+        assert (await run_lease_rescuer(runtime)).timed_out == 0
     detail = await get_job(client, job["id"])
     assert detail["status"] == "running"
     assert detail["executions"][0]["lease_expires_at"] == "2026-03-01T12:01:05Z"
 
 
 async def test_expired_lease_times_out_the_execution_and_retries_the_job(client, runtime, clock):
-    job = await create(client, timeout=10)
-    [first] = await claim(client)
-    rescuer = LeaseRescuer(runtime.db, clock, runtime.notifier)
+    job = await create_job(client, handler="h", timeout=10)
+    first = await claim_one(client)
     clock.advance(seconds=10)
-    assert (await rescuer.run_once()).timed_out == 0  # the lease runs to its last instant
+    assert (await run_lease_rescuer(runtime)).timed_out == 0  # the lease runs to its last instant
     clock.advance(seconds=0.001)
-    assert (await rescuer.run_once()).timed_out == 1
-    assert (await rescuer.run_once()).timed_out == 0
+    assert (await run_lease_rescuer(runtime)).timed_out == 1
+    assert (await run_lease_rescuer(runtime)).timed_out == 0
     detail = await get_job(client, job["id"])
     assert detail["status"] == "pending"
     assert detail["last_error"]["type"] == "timeout"
     [execution] = detail["executions"]
     assert (execution["status"], execution["error"]["type"]) == ("timeout", "timeout")
     assert execution["duration_ms"] == 10001
-    late = await result(client, first["execution_id"], status="completed")
+    late = await client.post(
+        f"/v1/worker/executions/{first['execution_id']}/result", json={"status": "completed"}
+    )
     assert (late.status_code, late.json()["error"]["code"]) == (409, "execution_not_running")
     clock.set(at(detail["run_at"]))
-    await AdmissionService(runtime.db, clock, runtime.notifier).run_once()
-    [second] = await claim(client)
+    await run_admission(runtime)
+    second = await claim_one(client)
     assert (second["id"], second["attempt"]) == (job["id"], 2)
-    await result(client, second["execution_id"], status="completed", output="ok")
+    await report(client, second["execution_id"], status="completed", output="ok")
     done = await get_job(client, job["id"])
     assert (done["status"], done["result"]) == ("completed", "ok")
     assert [e["status"] for e in done["executions"]] == ["timeout", "completed"]
 
 
 async def test_heartbeat_after_completion_is_refused(client):
-    await create(client)
-    [claimed] = await claim(client)
-    await result(client, claimed["execution_id"], status="completed")
+    await create_job(client, handler="h")
+    claimed = await claim_one(client)
+    await report(client, claimed["execution_id"], status="completed")
     beat = await client.post(f"/v1/worker/executions/{claimed['execution_id']}/heartbeat")
     assert (beat.status_code, beat.json()["error"]["code"]) == (409, "execution_not_running")
 
 
 async def test_get_execution_by_id(client, clock):
-    job = await create(client)
-    [claimed] = await claim(client)
+    job = await create_job(client, handler="h")
+    claimed = await claim_one(client)
     execution = (await client.get(f"/v1/executions/{claimed['execution_id']}")).json()
     assert (execution["job_id"], execution["attempt"], execution["status"]) == (
         job["id"],
@@ -445,13 +408,13 @@ async def test_get_execution_by_id(client, clock):
 
 
 async def test_batch_results_apply_each_valid_item_and_report_the_others(client, other_client):
-    jobs = [await create(client) for _ in range(3)]
+    jobs = [await create_job(client, handler="h") for _ in range(3)]
     claimed = await claim(client, limit=3)
-    await other_client.post("/v1/jobs", json={"handler": "h"})
-    [foreign] = await claim(other_client)
+    await create_job(other_client, handler="h")
+    foreign = await claim_one(other_client)
     by_job = {j["id"]: j["execution_id"] for j in claimed}
     ids = [by_job[j["id"]] for j in jobs]
-    await result(client, ids[2], status="completed")
+    await report(client, ids[2], status="completed")
     response = await client.post(
         "/v1/worker/results",
         json={
@@ -484,13 +447,13 @@ async def test_batch_results_apply_each_valid_item_and_report_the_others(client,
     statuses = [(await get_job(client, j["id"]))["status"] for j in jobs]
     assert statuses == ["completed", "failed", "completed"]
     assert (await get_job(client, jobs[0]["id"]))["result"] == {"i": 0}
-    foreign_job = (await other_client.get(f"/v1/jobs/{foreign['id']}")).json()
+    foreign_job = await get_job(other_client, foreign["id"])
     assert foreign_job["status"] == "running"
 
 
 async def test_batch_results_repeat_is_accepted(client):
-    job = await create(client)
-    [claimed] = await claim(client)
+    job = await create_job(client, handler="h")
+    claimed = await claim_one(client)
     body = {"results": [{"execution_id": claimed["execution_id"], "status": "completed"}]}
     for _ in range(2):
         response = await client.post("/v1/worker/results", json=body)
@@ -509,8 +472,7 @@ async def test_batch_results_drain_a_batch_claim(client):
         },
     )
     assert all(item.get("ok") for item in response.json()["data"])
-    listing = await client.get("/v1/jobs", params={"status": "completed", "limit": 500})
-    assert len(listing.json()["data"]) == 100
+    assert len(await list_jobs(client, status="completed", limit=500)) == 100
 
 
 async def test_no_duration_can_make_a_claim_or_a_result_fail(client, clock):
@@ -527,13 +489,16 @@ async def test_no_duration_can_make_a_claim_or_a_result_fail(client, clock):
             422,
             "validation_error",
         ), body
-    job = await create(
+    job = await create_job(
         client,
+        handler="h",
         timeout="36500d",
         retry_policy={"initial_interval": "36500d", "max_interval": "36500d"},
     )
-    [claimed] = await claim(client)
+    claimed = await claim_one(client)
     assert at(claimed["lease_expires_at"]) == clock.now() + timedelta(days=36500)
-    failed = await result(client, claimed["execution_id"], status="failed")
+    failed = await client.post(
+        f"/v1/worker/executions/{claimed['execution_id']}/result", json={"status": "failed"}
+    )
     assert failed.status_code == 200, failed.text
     assert (await get_job(client, job["id"]))["status"] == "pending"

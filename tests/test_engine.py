@@ -8,102 +8,83 @@ import random
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from chronos.server.domain.jobs import Ending, Result, job_outcome
 from chronos.server.domain.retry import RetryPolicy
 from chronos.server.domain.states import ExecutionStatus
-from chronos.server.engine.admission import AdmissionService
-from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
 from chronos.server.engine.scheduler import Scheduler
 from chronos.server.store import jobs as job_store
-from chronos.server.store.tables import jobs
+from tests.helpers import (
+    claim_one,
+    create_job,
+    create_schedule,
+    fired_slots,
+    get_job,
+    list_jobs,
+    report,
+    run_admission,
+    run_lease_rescuer,
+    run_scheduler,
+)
 
-
-async def _create_schedule(client, **fields: Any) -> dict[str, Any]:
-    body = {
-        "name": "every-second",
-        "handler": "h",
-        "interval": {"value": 1, "unit": "second"},
-        **fields,
-    }
-    response = await client.post("/v1/schedules", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def _fired_slots(db, schedule_id: str) -> list:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            sa.select(jobs.c.scheduled_for)
-            .where(jobs.c.schedule_id == schedule_id)
-            .order_by(jobs.c.scheduled_for)
-        )
-        return [r.scheduled_for for r in rows]
+EVERY_SECOND = {"name": "every-second", "handler": "h", "interval": {"value": 1, "unit": "second"}}
 
 
 async def test_each_slot_fires_once_even_when_schedulers_race(client, runtime, clock):
-    schedule = await _create_schedule(client, concurrency="allow")
+    schedule = await create_schedule(client, **EVERY_SECOND, concurrency="allow")
     schedulers = [Scheduler(runtime.db, clock, runtime.notifier) for _ in range(3)]
     for _ in range(5):
         clock.advance(seconds=1)
         await asyncio.gather(*(s.run_once() for s in schedulers))
         await asyncio.gather(*(s.run_once() for s in schedulers))
-    slots = await _fired_slots(runtime.db, schedule["id"])
+    slots = await fired_slots(runtime.db, schedule["id"])
     assert len(slots) == 5
     assert len(set(slots)) == 5
     assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(slots))
 
 
 async def test_the_unique_slot_constraint_rejects_a_second_job_for_a_slot(client, runtime, clock):
-    schedule = await _create_schedule(client)
+    schedule = await create_schedule(client, **EVERY_SECOND)
     clock.advance(seconds=1)
-    first = await Scheduler(runtime.db, clock, runtime.notifier).run_once()
+    first = await run_scheduler(runtime)
     assert first.fired == 1
     duplicate = {**first.jobs[0], "id": "job_duplicate"}
     async with runtime.db.transaction() as conn:
         inserted = await job_store.job_insert_fired(conn, [duplicate])
     assert inserted == set()
-    assert len(await _fired_slots(runtime.db, schedule["id"])) == 1
+    assert len(await fired_slots(runtime.db, schedule["id"])) == 1
 
 
 async def test_scheduler_round_cost_follows_due_schedules_only(client, runtime, clock):
     for i in range(20):
-        await _create_schedule(client, name=f"daily-{i}", interval={"value": 1, "unit": "day"})
-    await _create_schedule(client, name="fast")
+        await create_schedule(
+            client, name=f"daily-{i}", handler="h", interval={"value": 1, "unit": "day"}
+        )
+    await create_schedule(client, **{**EVERY_SECOND, "name": "fast"})
     clock.advance(seconds=1)
-    outcome = await Scheduler(runtime.db, clock, runtime.notifier).run_once()
+    outcome = await run_scheduler(runtime)
     assert outcome.schedules == 1
     assert outcome.fired == 1
 
 
 async def test_forbid_skips_while_previous_job_in_flight(client, runtime, clock):
-    schedule = await _create_schedule(client)
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    schedule = await create_schedule(client, **EVERY_SECOND)
     clock.advance(seconds=1)
-    assert (await scheduler.run_once()).fired == 1
+    assert (await run_scheduler(runtime)).fired == 1
     clock.advance(seconds=1)
-    second = await scheduler.run_once()
+    second = await run_scheduler(runtime)
     assert (second.fired, second.skipped) == (0, 1)
-    listing = (await client.get("/v1/jobs", params={"schedule_id": schedule["id"]})).json()
-    assert sorted(j["status"] for j in listing["data"]) == ["ready", "skipped"]
+    listing = await list_jobs(client, schedule_id=schedule["id"])
+    assert sorted(j["status"] for j in listing) == ["ready", "skipped"]
 
 
 async def test_replace_cancels_the_in_flight_job(client, runtime, clock):
-    schedule = await _create_schedule(client, concurrency="replace")
-    scheduler = Scheduler(runtime.db, clock, runtime.notifier)
+    schedule = await create_schedule(client, **EVERY_SECOND, concurrency="replace")
     clock.advance(seconds=1)
-    await scheduler.run_once()
-    claim = await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
-    execution_id = claim.json()["jobs"][0]["execution_id"]
+    await run_scheduler(runtime)
+    execution_id = (await claim_one(client))["execution_id"]
     clock.advance(seconds=1)
-    await scheduler.run_once()
-    statuses = [
-        j["status"]
-        for j in (await client.get("/v1/jobs", params={"schedule_id": schedule["id"]})).json()[
-            "data"
-        ]
-    ]
+    await run_scheduler(runtime)
+    statuses = [j["status"] for j in await list_jobs(client, schedule_id=schedule["id"])]
     assert statuses == ["ready", "canceled"]
     beat = await client.post(f"/v1/worker/executions/{execution_id}/heartbeat")
     assert beat.json()["cancel_requested"] is True
@@ -114,64 +95,54 @@ async def test_replace_cancels_the_in_flight_job(client, runtime, clock):
 
 
 async def test_misfire_run_once_after_downtime_fires_one_job(client, runtime, clock):
-    schedule = await _create_schedule(client)
+    schedule = await create_schedule(client, **EVERY_SECOND)
     clock.advance(hours=2)
-    outcome = await Scheduler(runtime.db, clock, runtime.notifier).run_once()
+    outcome = await run_scheduler(runtime)
     assert outcome.fired == 1
     assert outcome.missed == 7199
-    slots = await _fired_slots(runtime.db, schedule["id"])
+    slots = await fired_slots(runtime.db, schedule["id"])
     assert slots == [clock.now().replace(microsecond=0)]
 
 
 async def test_paused_schedule_does_not_fire(client, runtime, clock):
-    schedule = await _create_schedule(client)
+    schedule = await create_schedule(client, **EVERY_SECOND)
     await client.post(f"/v1/schedules/{schedule['id']}/pause")
     clock.advance(seconds=5)
-    assert (await Scheduler(runtime.db, clock, runtime.notifier).run_once()).fired == 0
+    assert (await run_scheduler(runtime)).fired == 0
 
 
 async def test_failed_attempt_returns_to_pending_then_admission_makes_it_ready(
     client, runtime, clock
 ):
-    job = (await client.post("/v1/jobs", json={"handler": "h", "max_retries": 2})).json()
-    claim = (
-        await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
-    ).json()
-    execution_id = claim["jobs"][0]["execution_id"]
-    await client.post(
-        f"/v1/worker/executions/{execution_id}/result",
-        json={"status": "failed", "error": {"message": "boom"}},
-    )
-    pending = (await client.get(f"/v1/jobs/{job['id']}")).json()
+    job = await create_job(client, handler="h", max_retries=2)
+    execution_id = (await claim_one(client))["execution_id"]
+    await report(client, execution_id, status="failed", error={"message": "boom"})
+    pending = await get_job(client, job["id"])
     assert pending["status"] == "pending"
-    admission = AdmissionService(runtime.db, clock, runtime.notifier)
-    assert (await admission.run_once()).admitted == 0  # not yet: backoff is ~1s
+    assert (await run_admission(runtime)).admitted == 0  # not yet: backoff is ~1s
     clock.advance(seconds=1.2)
-    assert (await admission.run_once()).admitted == 1
-    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["status"] == "ready"
+    assert (await run_admission(runtime)).admitted == 1
+    assert (await get_job(client, job["id"]))["status"] == "ready"
 
 
 async def test_expired_lease_times_out_and_retries(client, runtime, clock):
-    job = (await client.post("/v1/jobs", json={"handler": "h", "timeout": 10})).json()
-    await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
-    rescuer = LeaseRescuer(runtime.db, clock, runtime.notifier)
+    job = await create_job(client, handler="h", timeout=10)
+    await claim_one(client)
     clock.advance(seconds=9)
-    assert (await rescuer.run_once()).timed_out == 0
+    assert (await run_lease_rescuer(runtime)).timed_out == 0
     clock.advance(seconds=2)
-    assert (await rescuer.run_once()).timed_out == 1
-    detail = (await client.get(f"/v1/jobs/{job['id']}")).json()
+    assert (await run_lease_rescuer(runtime)).timed_out == 1
+    detail = await get_job(client, job["id"])
     assert detail["status"] == "pending"
     assert detail["executions"][0]["status"] == "timeout"
 
 
 async def test_last_attempt_timing_out_fails_the_job(client, runtime, clock):
-    job = (
-        await client.post("/v1/jobs", json={"handler": "h", "timeout": 5, "max_retries": 0})
-    ).json()
-    await client.post("/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0})
+    job = await create_job(client, handler="h", timeout=5, max_retries=0)
+    await claim_one(client)
     clock.advance(seconds=6)
-    await LeaseRescuer(runtime.db, clock, runtime.notifier).run_once()
-    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["status"] == "failed"
+    await run_lease_rescuer(runtime)
+    assert (await get_job(client, job["id"]))["status"] == "failed"
 
 
 def test_backoff_grows_exponentially_and_is_capped():
@@ -218,17 +189,17 @@ def test_outcome_user_retry_starts_a_new_round(clock):
 async def test_pruner_deletes_old_finished_jobs_in_batches(client, runtime, clock):
     from chronos.server.engine.maintenance.pruner import Pruner
 
-    old = [(await client.post("/v1/jobs", json={"handler": "h"})).json() for _ in range(3)]
+    old = [await create_job(client, handler="h") for _ in range(3)]
     for job in old:
         await client.post(f"/v1/jobs/{job['id']}/cancel")
-    kept_running = (await client.post("/v1/jobs", json={"handler": "h"})).json()
+    kept_running = await create_job(client, handler="h")
     clock.advance(days=8)
-    recent = (await client.post("/v1/jobs", json={"handler": "x"})).json()
+    recent = await create_job(client, handler="x")
     await client.post(f"/v1/jobs/{recent['id']}/cancel")
     pruner = Pruner(runtime.db, clock, runtime.notifier, retention=timedelta(days=7), batch_size=2)
     first = await pruner.run_once()
     assert (first.deleted, pruner.has_more(first)) == (2, True)
     assert (await pruner.run_once()).deleted == 1
     assert (await pruner.run_once()).deleted == 0
-    remaining = {j["id"] for j in (await client.get("/v1/jobs")).json()["data"]}
+    remaining = {j["id"] for j in await list_jobs(client)}
     assert remaining == {kept_running["id"], recent["id"]}

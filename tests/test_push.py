@@ -12,12 +12,19 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chronos.server.engine.admission import AdmissionService
 from chronos.server.engine.dispatcher import Dispatcher
-from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
-from chronos.server.engine.scheduler import Scheduler
 from chronos.webhooks import InvalidSignature, verify
 from tests.endpoint import Endpoint, start_endpoint
+from tests.helpers import (
+    create_job,
+    create_schedule,
+    get_job,
+    list_jobs,
+    run_admission,
+    run_lease_rescuer,
+    run_scheduler,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -36,21 +43,16 @@ async def dispatcher(runtime) -> AsyncIterator[Dispatcher]:
 
 
 async def push_job(client, url: str, **fields: Any) -> dict[str, Any]:
+    """Create a job pushed to ``url``; ``http={...}`` adds to its delivery's HTTP settings."""
     http = {"url": url, **fields.pop("http", {})}
-    response = await client.post(
-        "/v1/jobs", json={"name": "push", "delivery": {"type": "push", "http": http}, **fields}
+    return await create_job(
+        client, **{"name": "push", "delivery": {"type": "push", "http": http}, **fields}
     )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def deliver(dispatcher: Dispatcher) -> None:
     await dispatcher.run_once()
     await dispatcher.wait_idle()
-
-
-async def get_job(client, job_id: str) -> dict[str, Any]:
-    return (await client.get(f"/v1/jobs/{job_id}")).json()
 
 
 async def test_success_completes_and_records_the_response(client, endpoint, dispatcher):
@@ -196,9 +198,7 @@ async def test_failed_push_is_retried_with_backoff_and_then_succeeds(
     await deliver(dispatcher)
     assert (await get_job(client, job["id"]))["status"] == "pending"
     runtime.clock.advance(seconds=1.2)
-    assert (
-        await AdmissionService(runtime.db, runtime.clock, runtime.notifier).run_once()
-    ).admitted == 1
+    assert (await run_admission(runtime)).admitted == 1
     await deliver(dispatcher)
     detail = await get_job(client, job["id"])
     assert detail["status"] == "completed"
@@ -316,18 +316,12 @@ async def test_cancel_aborts_a_running_push_request(client, endpoint, dispatcher
     job = await push_job(client, endpoint.url("/hang"), timeout=20)
     await dispatcher.run_once()
     task = dispatcher.in_flight[job["id"]]
-    for _ in range(500):
-        if endpoint.received:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: bool(endpoint.received), "the push request never reached the endpoint")
     canceled = await client.post(f"/v1/jobs/{job['id']}/cancel")
     assert canceled.json()["status"] == "canceled"
     await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
     assert task.cancelled()
-    for _ in range(500):
-        if endpoint.disconnected:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: bool(endpoint.disconnected), "the endpoint never saw the request end")
     assert endpoint.disconnected == ["/hang"]
     detail = await get_job(client, job["id"])
     assert detail["status"] == "canceled"
@@ -357,15 +351,13 @@ async def test_push_schedule_via_seed_004_model(client, endpoint, dispatcher, ru
         "updated_at": "2026-01-29T10:00:00Z",
         "next_run": "2026-01-30T07:00:00Z",
     }
-    created = await client.post("/v1/schedules", json=model)
-    assert created.status_code == 201, created.text
-    schedule = created.json()
+    schedule = await create_schedule(client, **model)
     assert schedule["delivery"]["type"] == "push"
     assert schedule["max_retries"] == 2
     assert schedule["timeout"] == 1800
     assert schedule["next_run_at"] == "2026-03-02T07:00:00Z"
     runtime.clock.set(runtime.clock.now() + timedelta(hours=19, seconds=1))
-    await Scheduler(runtime.db, runtime.clock, runtime.notifier).run_once()
+    await run_scheduler(runtime)
     await deliver(dispatcher)
     assert endpoint.received[0].body == b'{"type": "full"}'
     assert endpoint.received[0].headers["authorization"] == "Bearer token123"
@@ -382,7 +374,7 @@ async def test_dead_node_push_is_retried_when_its_lease_expires(client, runtime)
         )
     assert [j["id"] for j in claimed] == [job["id"]]
     runtime.clock.advance(seconds=16)
-    await LeaseRescuer(runtime.db, runtime.clock, runtime.notifier).run_once()
+    await run_lease_rescuer(runtime)
     detail = await get_job(client, job["id"])
     assert detail["status"] == "pending"
     assert detail["executions"][0]["status"] == "timeout"
@@ -411,7 +403,7 @@ async def test_bad_push_configuration_is_rejected(client, delivery, code):
     response = await client.post("/v1/jobs", json={"delivery": delivery})
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == code
-    assert (await client.get("/v1/jobs")).json()["data"] == []
+    assert await list_jobs(client) == []
 
 
 async def test_oversized_push_body_is_rejected(client):
@@ -420,7 +412,7 @@ async def test_oversized_push_body_is_rejected(client):
         json={"delivery": {"type": "push", "http": {"url": "http://x", "body": "a" * 70_000}}},
     )
     assert response.status_code == 413
-    assert (await client.get("/v1/jobs")).json()["data"] == []
+    assert await list_jobs(client) == []
 
 
 async def test_schedule_with_non_http_url_is_rejected(client):
@@ -481,30 +473,24 @@ async def test_replace_policy_aborts_the_running_push_request(
         return Response(status_code=200)
 
     endpoint.route("/replace", hang)
-    await client.post(
-        "/v1/schedules",
-        json={
-            "name": "replacing",
-            "interval": {"value": 1, "unit": "second"},
-            "concurrency": "replace",
-            "timeout": 20,
-            "webhook": {"url": endpoint.url("/replace")},
-        },
+    await create_schedule(
+        client,
+        name="replacing",
+        interval={"value": 1, "unit": "second"},
+        concurrency="replace",
+        timeout=20,
+        webhook={"url": endpoint.url("/replace")},
     )
-    scheduler = Scheduler(runtime.db, runtime.clock, runtime.notifier)
     runtime.clock.advance(seconds=1)
-    await scheduler.run_once()
+    await run_scheduler(runtime)
     await dispatcher.run_once()
     [first] = list(dispatcher.in_flight.values())
-    for _ in range(500):
-        if endpoint.received:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: bool(endpoint.received), "the push request never reached the endpoint")
     runtime.clock.advance(seconds=1)
-    await scheduler.run_once()
+    await run_scheduler(runtime)
     await asyncio.wait_for(asyncio.gather(first, return_exceptions=True), 5)
     assert first.cancelled()
-    jobs = (await client.get("/v1/jobs")).json()["data"]
+    jobs = await list_jobs(client)
     assert [j["status"] for j in jobs] == ["queued", "canceled"]
 
 
