@@ -27,6 +27,13 @@ def tag_filter(conn: AsyncConnection, column: Any, tags: dict[str, str]) -> Any:
     """Rows whose JSON ``tags`` contain every ``key: value`` pair."""
     if is_postgres(conn):
         return sa.type_coerce(column, postgresql.JSONB).contains(tags)
+    # json_each, not a JSON path: a path cannot name every key (one holding '"', say).
+    entries = sa.func.json_each(column).table_valued("key", "value").alias("tag")
     return sa.and_(
-        *(sa.func.json_extract(column, f'$."{key}"') == value for key, value in tags.items())
+        *(
+            sa.exists()
+            .select_from(entries)
+            .where(entries.c.key == key, entries.c.value == value)
+            for key, value in tags.items()
+        )
     )

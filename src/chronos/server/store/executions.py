@@ -167,15 +167,20 @@ async def execution_heartbeat(
 
 
 async def execution_cancel_running(
-    conn: AsyncConnection, job_ids: list[str], now: datetime
+    conn: AsyncConnection, job_ids: list[str], now: datetime, *, account_id: str | None = None
 ) -> None:
-    """Cancel the running executions of ``job_ids`` (their jobs are being canceled)."""
+    """Cancel the running executions of ``job_ids`` (their jobs are being canceled).
+
+    ``account_id`` scopes it to one account's executions (None: the engine's own cancels)."""
+    conditions = [
+        executions.c.job_id.in_(job_ids),
+        executions.c.status == ExecutionStatus.RUNNING.value,
+    ]
+    if account_id is not None:
+        conditions.append(executions.c.account_id == account_id)
     await conn.execute(
         sa.update(executions)
-        .where(
-            executions.c.job_id.in_(job_ids),
-            executions.c.status == ExecutionStatus.RUNNING.value,
-        )
+        .where(*conditions)
         .values(
             status=ExecutionStatus.CANCELED.value,
             finished_at=now,

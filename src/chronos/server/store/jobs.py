@@ -307,7 +307,7 @@ async def job_cancel(
     Like every path that touches both, this updates executions before jobs, so two
     transactions never wait on each other's rows in opposite orders.
     """
-    await execution_cancel_running(conn, [job_id], now)
+    await execution_cancel_running(conn, [job_id], now, account_id=account_id)
     result = await conn.execute(
         sa.update(jobs)
         .where(
