@@ -366,10 +366,10 @@ async def test_push_schedule_via_seed_004_model(client, endpoint, dispatcher, ru
 async def test_dead_node_push_is_retried_when_its_lease_expires(client, runtime):
     job = await push_job(client, "http://127.0.0.1:9/x", timeout=5)
     # A dispatcher claims the job, then its node "dies" before any request is made.
-    from chronos.server.store import jobs as job_store
+    from chronos.server.store import claims
 
     async with runtime.db.transaction() as conn:
-        claimed = await job_store.job_claim_queued(
+        claimed = await claims.job_claim_queued(
             conn, limit=10, node_id="dead", now=runtime.clock.now(), lease_margin=10
         )
     assert [j["id"] for j in claimed] == [job["id"]]

@@ -22,6 +22,7 @@ from chronos.server.domain.rows import ClaimedJob, JobRow, ScheduleRow
 from chronos.server.domain.schedules import new_schedule
 from chronos.server.ids import new_id
 from chronos.server.schemas import JobIn, ScheduleIn, normalize_job, normalize_schedule
+from chronos.server.store import claims
 from chronos.server.store import jobs as job_store
 from chronos.server.store.accounts import account_create
 from chronos.server.store.db import Database
@@ -90,7 +91,7 @@ def schedule(account_id: str, clock: FakeClock) -> RowFactory:
 async def start(conn: AsyncConnection, row: JobRow, now: datetime) -> ClaimedJob:
     """Insert a ready pull job and claim it (it must be the first ready job of its handler)."""
     await job_store.job_insert(conn, row)
-    claimed = await job_store.job_claim_ready(
+    claimed = await claims.job_claim_ready(
         conn,
         account_id=row["account_id"],
         handlers=[row["handler"] or ""],

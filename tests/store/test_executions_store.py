@@ -11,13 +11,9 @@ from chronos.server.clock import FakeClock
 from chronos.server.domain.rows import ClaimedJob, ExecutionEnd
 from chronos.server.domain.states import IllegalTransition
 from chronos.server.store import executions as store
+from chronos.server.store.claims import job_claim_ready
 from chronos.server.store.db import Database
-from chronos.server.store.jobs import (
-    job_admit_due,
-    job_apply_outcomes,
-    job_cancel,
-    job_claim_ready,
-)
+from chronos.server.store.jobs import job_admit_due, job_apply_outcomes, job_cancel
 from tests.store.conftest import RowFactory, finish, next_id, postgres_only, start
 
 S = timedelta(seconds=1)

@@ -12,6 +12,7 @@ from chronos.server.clock import FakeClock
 from chronos.server.domain.jobs import job_from_schedule
 from chronos.server.domain.rows import JobOutcome, JobRow
 from chronos.server.domain.states import IllegalTransition, JobStatus, JobTrigger
+from chronos.server.store import claims
 from chronos.server.store import jobs as store
 from chronos.server.store.db import Database
 from chronos.server.store.errors import InvalidCursor, UniqueViolation
@@ -380,7 +381,7 @@ async def test_job_claim_ready_claims_only_ready_jobs(
     canceled = pull_job(status="canceled")
     await insert(db, ready, pending, queued, canceled)
     async with db.transaction() as conn:
-        claimed = await store.job_claim_ready(
+        claimed = await claims.job_claim_ready(
             conn, account_id=account_id, handlers=["email"], limit=10, worker_id="w", now=now
         )
     assert ids(claimed) == [ready["id"]]
@@ -399,7 +400,7 @@ async def test_job_claim_ready_skips_other_accounts_and_handlers(
     report, theirs = pull_job(handler="report"), pull_job(account_id=other_account_id)
     await insert(db, email, sms, report, theirs)
     async with db.transaction() as conn:
-        claimed = await store.job_claim_ready(
+        claimed = await claims.job_claim_ready(
             conn,
             account_id=account_id,
             handlers=["email", "sms"],
@@ -420,7 +421,7 @@ async def test_job_claim_ready_takes_the_earliest_run_at_up_to_limit(
     earliest = pull_job(run_at=now - 3 * S)
     await insert(db, middle, latest, earliest)
     async with db.transaction() as conn:
-        claimed = await store.job_claim_ready(
+        claimed = await claims.job_claim_ready(
             conn, account_id=account_id, handlers=["email"], limit=2, worker_id="w", now=now
         )
     assert ids(claimed) == [earliest["id"], middle["id"]]
@@ -434,7 +435,7 @@ async def test_job_claim_ready_creates_one_running_execution_with_lease_now_plus
     await insert(db, row)
     now = clock.advance(seconds=5)
     async with db.transaction() as conn:
-        (job,) = await store.job_claim_ready(
+        (job,) = await claims.job_claim_ready(
             conn, account_id=account_id, handlers=["email"], limit=5, worker_id="w-7", now=now
         )
         executions = await execution_list_for_job(conn, row["id"])
@@ -456,7 +457,7 @@ async def test_job_claim_ready_increments_attempt_on_each_claim(
         first = await start(conn, row, clock.now())
         await store.job_apply_outcomes(conn, [outcome(row["id"], "pending", clock.now())])
         await store.job_admit_due(conn, clock.now(), limit=1)
-        (second,) = await store.job_claim_ready(
+        (second,) = await claims.job_claim_ready(
             conn, account_id=account_id, handlers=["email"], limit=1, worker_id="w", now=clock.now()
         )
         attempts = [(e["id"], e["attempt"]) for e in await execution_list_for_job(conn, row["id"])]
@@ -477,7 +478,7 @@ async def test_job_claim_queued_claims_push_jobs_of_every_account_with_lease_mar
     ready_pull = pull_job()
     await insert(db, mine, theirs, ready_pull)
     async with db.transaction() as conn:
-        claimed = await store.job_claim_queued(
+        claimed = await claims.job_claim_queued(
             conn, limit=10, node_id="node-1", now=now, lease_margin=5.0
         )
         execution = await execution_get(conn, other_account_id, claimed[1]["execution_id"])
@@ -497,7 +498,7 @@ async def test_job_claim_queued_respects_limit(
     later, earlier = push_job(run_at=now - S), push_job(run_at=now - 2 * S)
     await insert(db, later, earlier)
     async with db.transaction() as conn:
-        claimed = await store.job_claim_queued(conn, limit=1, node_id="n", now=now, lease_margin=0)
+        claimed = await claims.job_claim_queued(conn, limit=1, node_id="n", now=now, lease_margin=0)
     assert ids(claimed) == [earlier["id"]]
     assert await statuses(db, later) == ["queued"]
 
@@ -510,9 +511,9 @@ async def test_job_claim_ready_concurrent_claimers_never_get_the_same_job(
     await insert(db, *rows)
     claim = {"account_id": account_id, "handlers": ["email"], "worker_id": "w"}
     async with db.transaction() as first:
-        held = await store.job_claim_ready(first, **claim, limit=1, now=clock.now())
+        held = await claims.job_claim_ready(first, **claim, limit=1, now=clock.now())
         async with db.transaction() as second:
-            rest = await store.job_claim_ready(second, **claim, limit=10, now=clock.now())
+            rest = await claims.job_claim_ready(second, **claim, limit=10, now=clock.now())
     assert ids(held) == [rows[2]["id"]]
     assert ids(rest) == [rows[1]["id"], rows[0]["id"]]
 
@@ -654,10 +655,10 @@ async def test_job_retry_failed_job_is_admitted_now_with_a_fresh_round(
     pull, push = pull_job(), push_job()
     await insert(db, pull, push)
     async with db.transaction() as conn:
-        await store.job_claim_ready(
+        await claims.job_claim_ready(
             conn, account_id=account_id, handlers=["email"], limit=1, worker_id="w", now=clock.now()
         )
-        await store.job_claim_queued(conn, limit=1, node_id="n", now=clock.now(), lease_margin=0)
+        await claims.job_claim_queued(conn, limit=1, node_id="n", now=clock.now(), lease_margin=0)
         await store.job_apply_outcomes(
             conn,
             [
@@ -689,7 +690,7 @@ async def test_job_retry_canceled_running_job_clears_cancel_requested(
     row = push_job()
     await insert(db, row)
     async with db.transaction() as conn:
-        (job,) = await store.job_claim_queued(
+        (job,) = await claims.job_claim_queued(
             conn, limit=1, node_id="n", now=clock.now(), lease_margin=0
         )
         await store.job_cancel(conn, account_id, row["id"], clock.now())

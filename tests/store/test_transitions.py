@@ -33,6 +33,7 @@ from chronos.server.notifier import Notifier
 from chronos.server.schemas import JobIn, normalize_job
 from chronos.server.services.executions import ExecutionService, Report
 from chronos.server.store import accounts as account_store
+from chronos.server.store import claims
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store.db import Database
@@ -160,12 +161,12 @@ def _operations(world: World) -> dict[str, Callable[[], Awaitable[Any]]]:
     return {
         "job_admit_due": lambda: in_tx(lambda c: job_store.job_admit_due(c, later, 100)),
         "job_claim_ready": lambda: in_tx(
-            lambda c: job_store.job_claim_ready(
+            lambda c: claims.job_claim_ready(
                 c, account_id=account_id, handlers=[HANDLER], limit=100, worker_id="w", now=later
             )
         ),
         "job_claim_queued": lambda: in_tx(
-            lambda c: job_store.job_claim_queued(
+            lambda c: claims.job_claim_queued(
                 c, limit=100, node_id="n", now=later, lease_margin=10
             )
         ),

@@ -30,6 +30,7 @@ from chronos.server.engine.targets import guarded_client
 from chronos.server.ids import new_id
 from chronos.server.notifier import Notifier
 from chronos.server.services.executions import ExecutionService, Report
+from chronos.server.store import claims
 from chronos.server.store import jobs as job_store
 from chronos.server.store import signing as signing_store
 from chronos.server.store.db import Database
@@ -104,7 +105,7 @@ class Dispatcher(Service):
             return outcome
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            claimed = await job_store.job_claim_queued(
+            claimed = await claims.job_claim_queued(
                 conn,
                 limit=min(free, CLAIM_BATCH),
                 node_id=self.node_id,

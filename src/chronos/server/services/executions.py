@@ -31,6 +31,7 @@ from chronos.server.domain.rows import ClaimedJob, ExecutionEnd, LockedExecution
 from chronos.server.domain.states import ExecutionStatus, JobStatus
 from chronos.server.errors import ExecutionNotRunning, NotFound
 from chronos.server.notifier import Notifier
+from chronos.server.store import claims
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store import schedules as schedule_store
@@ -162,7 +163,7 @@ class ExecutionService:
         while True:
             with self.notifier.waiting_for_jobs(account_id, handlers) as woken:
                 async with self.db.transaction() as conn:
-                    claimed = await job_store.job_claim_ready(
+                    claimed = await claims.job_claim_ready(
                         conn,
                         account_id=account_id,
                         handlers=handlers,
