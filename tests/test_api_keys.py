@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import sqlalchemy as sa
 
@@ -121,3 +123,76 @@ async def test_metrics_are_prometheus_text(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "chronos_jobs_created_total" in response.text
+
+
+# --- scopes and use -------------------------------------------------------------------------
+
+
+async def test_a_worker_key_speaks_the_worker_protocol_only(client, runtime):
+    created = await client.post("/v1/api-keys", json={"name": "w", "scope": "worker"})
+    assert (created.status_code, created.json()["scope"]) == (201, "worker")
+    worker = bearer(created.json()["key"])
+    job = (await client.post("/v1/jobs", json={"handler": "h"})).json()
+    claim = await client.post(
+        "/v1/worker/jobs/claim", json={"handlers": ["h"], "wait_seconds": 0}, headers=worker
+    )
+    [claimed] = claim.json()["jobs"]
+    execution = f"/v1/worker/executions/{claimed['execution_id']}"
+    assert (await client.post(f"{execution}/heartbeat", headers=worker)).status_code == 200
+    done = await client.post(f"{execution}/result", json={"status": "completed"}, headers=worker)
+    assert done.status_code == 200
+    refused = [
+        await client.get("/v1/jobs", headers=worker),
+        await client.get(f"/v1/jobs/{job['id']}", headers=worker),
+        await client.post("/v1/jobs", json={"handler": "h"}, headers=worker),
+        await client.post("/v1/api-keys", json={"name": "escalate"}, headers=worker),
+        await client.get("/v1/signing-secrets", headers=worker),
+        await client.put(
+            "/v1/schedules/s", json={"handler": "h", "cron": "* * * * *"}, headers=worker
+        ),
+    ]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(403, "forbidden")] * 6
+    assert len((await client.get("/v1/jobs")).json()["data"]) == 1
+    assert (await client.get("/v1/api-keys")).json()["data"][-1]["scope"] == "worker"
+
+
+async def test_an_unknown_scope_is_refused(client):
+    response = await client.post("/v1/api-keys", json={"name": "x", "scope": "root"})
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_error")
+
+
+async def test_last_used_at_is_recorded_at_most_once_a_minute(client, runtime, clock):
+    created = await create_api_key(client, "used")
+    assert created["last_used_at"] is None
+    runtime.accounts.key_cache._entries.clear()
+
+    async def last_used() -> str | None:
+        keys = (await client.get("/v1/api-keys")).json()["data"]
+        return next(k["last_used_at"] for k in keys if k["id"] == created["id"])
+
+    await client.get("/v1/jobs", headers=bearer(created["key"]))
+    first = await last_used()
+    assert first == "2026-03-01T12:00:00Z"
+    clock.advance(seconds=30)
+    runtime.accounts.key_cache._entries.clear()
+    await client.get("/v1/jobs", headers=bearer(created["key"]))
+    assert await last_used() == first  # within the minute: no write
+    clock.advance(seconds=31)
+    runtime.accounts.key_cache._entries.clear()
+    await client.get("/v1/jobs", headers=bearer(created["key"]))
+    assert await last_used() == "2026-03-01T12:01:01Z"
+
+
+async def test_a_key_deleted_through_another_node_stops_working_within_a_second(client, runtime):
+    """The cache that spares a lookup per request lives one second: a key revoked on another
+    node (here: deleted behind this node's back) is refused once its entry has expired."""
+    created = await create_api_key(client, "elsewhere")
+    key = bearer(created["key"])
+    assert (await client.get("/v1/jobs", headers=key)).status_code == 200
+    assert runtime.accounts.key_cache.ttl_seconds <= 1.0
+    async with runtime.db.transaction() as conn:
+        await conn.execute(sa.delete(api_keys).where(api_keys.c.id == created["id"]))
+    for _, expires_at in runtime.accounts.key_cache._entries.values():
+        assert expires_at - time.monotonic() <= 1.0
+    runtime.accounts.key_cache._entries.clear()  # what one second does
+    assert (await client.get("/v1/jobs", headers=key)).status_code == 401

@@ -693,7 +693,9 @@ async def test_another_accounts_schedule_is_hidden(client, other_client):
     put = await other_client.put(
         f"/v1/schedules/{schedule['id']}", json={"handler": "x", "cron": "* * * * *"}
     )
-    assert put.status_code == 201  # PUT works by name: a new schedule of the other account
+    # PUT works by name, and a name may not look like an id: nothing is created or changed.
+    assert (put.status_code, put.json()["error"]["code"]) == (422, "validation_error")
+    assert (await other_client.get("/v1/schedules")).json()["data"] == []
     assert (await get_schedule(client, schedule["id"]))["handler"] == "sync-tenant"
 
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from chronos.server.clock import FakeClock
+from chronos.server.domain.states import KeyScope
 from chronos.server.store import accounts as store
 from chronos.server.store.db import Database, normalize_url
 from chronos.server.store.signing import (
@@ -76,6 +77,8 @@ async def test_api_key_create_stores_a_hash_and_returns_the_plaintext_once(
         "prefix": plaintext[:10],
         "key_hash": hashlib.sha256(plaintext.encode()).hexdigest(),
         "created_at": clock.now(),
+        "scope": "admin",
+        "last_used_at": None,
     }
     assert listed == sorted([row, given], key=lambda r: r["id"])
     assert all(plaintext not in str(value) for value in listed[0].values())
@@ -91,17 +94,43 @@ async def test_api_key_list_lists_only_the_accounts_keys_by_id(
     assert [r["id"] for r in listed] == sorted(r["id"] for r in mine)
 
 
-async def test_api_key_authenticate_returns_the_keys_account(
+async def test_api_key_authenticate_returns_the_keys_account_and_scope(
     db: Database, clock: FakeClock, account_id: str, other_account_id: str
 ):
     async with db.transaction() as conn:
-        _, mine = await store.api_key_create(conn, account_id, "k", clock.now())
-        _, theirs = await store.api_key_create(conn, other_account_id, "k", clock.now())
+        mine, mine_plain = await store.api_key_create(conn, account_id, "k", clock.now())
+        theirs, theirs_plain = await store.api_key_create(
+            conn, other_account_id, "k", clock.now(), scope=KeyScope.WORKER
+        )
     async with db.read() as conn:
-        assert await store.api_key_authenticate(conn, mine) == account_id
-        assert await store.api_key_authenticate(conn, theirs) == other_account_id
-        assert await store.api_key_authenticate(conn, mine + "x") is None
-        assert await store.api_key_authenticate(conn, mine[:10]) is None
+        assert await store.api_key_authenticate(conn, mine_plain) == {
+            "key_id": mine["id"],
+            "account_id": account_id,
+            "scope": "admin",
+            "last_used_at": None,
+        }
+        found = await store.api_key_authenticate(conn, theirs_plain)
+        assert found is not None
+        assert (found["key_id"], found["account_id"], found["scope"]) == (
+            theirs["id"],
+            other_account_id,
+            "worker",
+        )
+        assert await store.api_key_authenticate(conn, mine_plain + "x") is None
+        assert await store.api_key_authenticate(conn, mine_plain[:10]) is None
+
+
+async def test_api_key_touch_records_when_the_key_was_last_used(
+    db: Database, clock: FakeClock, account_id: str
+):
+    async with db.transaction() as conn:
+        row, plaintext = await store.api_key_create(conn, account_id, "k", clock.now())
+        await store.api_key_touch(conn, row["id"], clock.advance(seconds=90))
+    async with db.read() as conn:
+        holder = await store.api_key_authenticate(conn, plaintext)
+        [listed] = await store.api_key_list(conn, account_id)
+    assert holder is not None
+    assert holder["last_used_at"] == listed["last_used_at"] == clock.now()
 
 
 async def test_api_key_delete_deletes_only_the_accounts_own_key(
@@ -118,7 +147,8 @@ async def test_api_key_delete_deletes_only_the_accounts_own_key(
         assert await store.api_key_list(conn, account_id) == []
         assert await store.api_key_list(conn, other_account_id) == [theirs]
         assert await store.api_key_authenticate(conn, mine_plain) is None
-        assert await store.api_key_authenticate(conn, theirs_plain) == other_account_id
+        holder = await store.api_key_authenticate(conn, theirs_plain)
+        assert holder is not None and holder["account_id"] == other_account_id
 
 
 # --- signing secrets ----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from chronos.server.store import accounts as account_store
 from chronos.server.store import claims
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
+from chronos.server.store import releases as release_store
 from chronos.server.store.db import Database
 from chronos.server.store.tables import executions, jobs
 
@@ -166,9 +167,7 @@ def _operations(world: World) -> dict[str, Callable[[], Awaitable[Any]]]:
             )
         ),
         "job_claim_queued": lambda: in_tx(
-            lambda c: claims.job_claim_queued(
-                c, limit=100, node_id="n", now=later, lease_margin=10
-            )
+            lambda c: claims.job_claim_queued(c, limit=100, node_id="n", now=later, lease_margin=10)
         ),
         "job_cancel": lambda: _each_job(
             world, lambda c, job_id: job_store.job_cancel(c, account_id, job_id, later)
@@ -185,6 +184,9 @@ def _operations(world: World) -> dict[str, Callable[[], Awaitable[Any]]]:
         "finish completed": report(ExecutionStatus.COMPLETED),
         "finish failed": report(ExecutionStatus.FAILED),
         "expire_leases": expire,
+        "job_release_running": lambda: in_tx(
+            lambda c: release_store.job_release_running(c, list(world.execution_of.values()), later)
+        ),
     }
 
 
@@ -266,7 +268,8 @@ async def test_a_running_job_cannot_be_given_a_status_the_table_forbids(world):
     before = await world.job_statuses()
     with pytest.raises(IllegalTransition):
         async with world.db.transaction() as conn:
-            await job_store.job_apply_outcomes(conn, _outcomes(world, JobStatus.READY))
+            # running → skipped: a move the table never allows
+            await job_store.job_apply_outcomes(conn, _outcomes(world, JobStatus.SKIPPED))
     assert await world.job_statuses() == before
 
 

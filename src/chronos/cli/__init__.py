@@ -55,14 +55,16 @@ def serve(
         from chronos.server.serve import run_server
     except ImportError as exc:
         _server_missing(exc)
-    from chronos.server.config import parse_roles
+    from chronos.server.config import Settings, parse_roles
 
     try:
-        role_set = parse_roles(roles)
+        settings = Settings.from_env(
+            database_url=database_url, host=host, port=port, roles=parse_roles(roles)
+        )
     except ValueError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    run_server(database_url=database_url, host=host, port=port, roles=role_set)
+    run_server(settings)
 
 
 @app.command()

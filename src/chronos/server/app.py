@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,12 +15,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chronos import __version__
 from chronos.errors import ChronosError
 from chronos.server.api import jobs, keys, ops, schedules, signing, worker
 from chronos.server.api.deps import require_json_body
+from chronos.server.api.guard import RequestGuard, error_response
 from chronos.server.errors import from_store_error
 from chronos.server.runtime import Runtime
 from chronos.server.schemas import error_details
@@ -42,13 +41,6 @@ _STATUS_CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
-
-
-def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return JSONResponse({"error": error}, status_code=status)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -72,7 +64,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     if "api" in runtime.settings.roles:
         for module in (keys, signing, schedules, jobs, worker):
             app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(RequestGuard, limit=runtime.settings.max_body_bytes)
     _install_error_handlers(app)
     return app
 
@@ -125,23 +117,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; see the server log")
-
-
-class BodySizeLimit:
-    """Refuse a request whose declared body is too large before reading any of it."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                    response = error_response(
-                        413, "payload_too_large", f"request body is larger than {self.limit} bytes"
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        response = error_response(500, "internal_error", "internal error; see the server log")
+        response.headers["Connection"] = "close"  # the server drops the connection after a 500
+        return response

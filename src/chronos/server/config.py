@@ -11,12 +11,43 @@ ROLES = ("api", "scheduler", "dispatcher")
 DEFAULT_DATABASE_URL = "sqlite:///./chronos.db"
 
 
+LOG_FORMATS = ("text", "json")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def parse_log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(
+            f"CHRONOS_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {text!r}"
+        )
+    return value
+
+
+def env_duration(name: str, default: str) -> float:
+    """A duration from the environment (``"30s"``, ``"2m"``, plain seconds), named on error."""
+    try:
+        return parse_duration(os.environ.get(name, default))
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+
+
 def parse_roles(text: str) -> frozenset[str]:
     roles = frozenset(part.strip() for part in text.split(",") if part.strip())
     unknown = roles - set(ROLES)
     if not roles or unknown:
         raise ValueError(f"--roles takes a comma-separated list of {', '.join(ROLES)}")
     return roles
+
+
+def parse_metrics_max_handlers(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"CHRONOS_METRICS_MAX_HANDLERS must be a whole number >= 0, not {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -34,10 +65,25 @@ class Settings:
     push_concurrency: int = 100
     # Also refuse loopback and private addresses as push targets.
     push_block_private: bool = False
+    # The longest ``timeout`` a push job or schedule may ask for (a request holds a slot).
+    push_max_timeout_seconds: float = 60 * 60
     # Finished jobs older than this are pruned (with their executions).
     retention_seconds: float = 7 * 86400
     migrate_on_start: bool = True
     log_level: str = "info"
+    # On SIGTERM/SIGINT: how long push requests in flight get to finish (and be recorded) before
+    # the rest are aborted and their jobs released to be sent again at once.
+    shutdown_grace_seconds: float = 30.0
+    # How long an idle HTTP keep-alive connection stays open.
+    keep_alive_seconds: float = 5.0
+    # "text" (human-readable) or "json" (one object per line: ts, level, logger, msg, exc).
+    log_format: str = "text"
+    # Log every HTTP request (uvicorn's access log).
+    access_log: bool = False
+    # When set, ``GET /metrics`` requires ``Authorization: Bearer <metrics_token>``.
+    metrics_token: str | None = field(default=None, repr=False)
+    # Handlers named in the ``handler`` label of the queue gauges; the rest become "_other".
+    metrics_max_handlers: int = 100
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -54,6 +100,15 @@ class Settings:
             "retention_seconds": parse_duration(env.get("CHRONOS_RETENTION", "7d")),
             "push_block_private": env.get("CHRONOS_PUSH_BLOCK_PRIVATE", "").lower()
             in ("1", "true", "yes", "on"),
+            "push_max_timeout_seconds": parse_duration(env.get("CHRONOS_PUSH_MAX_TIMEOUT", "1h")),
+            "shutdown_grace_seconds": env_duration("CHRONOS_SHUTDOWN_GRACE", "30s"),
+            "keep_alive_seconds": env_duration("CHRONOS_KEEP_ALIVE", "5s"),
+            "log_format": parse_log_format(env.get("CHRONOS_LOG_FORMAT", "text")),
+            "access_log": env.get("CHRONOS_ACCESS_LOG", "").strip().lower() in _TRUE,
+            "metrics_token": env.get("CHRONOS_METRICS_TOKEN", "").strip() or None,
+            "metrics_max_handlers": parse_metrics_max_handlers(
+                env.get("CHRONOS_METRICS_MAX_HANDLERS", "100")
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

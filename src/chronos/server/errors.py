@@ -21,6 +21,10 @@ class Unauthorized(ChronosError):
     code, status = "unauthorized", 401
 
 
+class Forbidden(ChronosError):
+    code, status = "forbidden", 403
+
+
 class NotFound(ChronosError):
     code, status = "not_found", 404
 
@@ -39,6 +43,12 @@ class IdempotencyKeyConflict(ChronosError):
 
 class ExecutionNotRunning(ChronosError):
     code, status = "execution_not_running", 409
+
+
+class UnrecordableResult(ChronosError):
+    """A result the database would not store (it is reported, never silently lost)."""
+
+    code, status = "unrecordable_result", 422
 
 
 class InvalidState(ChronosError):

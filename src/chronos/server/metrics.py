@@ -1,8 +1,22 @@
-"""Prometheus metrics, served at ``GET /metrics`` (no authentication, like ``/health``)."""
+"""Prometheus metrics, served at ``GET /metrics`` (open, or behind ``CHRONOS_METRICS_TOKEN``).
+
+Counters and histograms live in the process-wide registry and count as things happen. The
+queue gauges are read from the database at scrape time (``services/stats.py``) and rendered
+from that one reading by :class:`QueueCollector`, in a registry of the scrape's own, so they
+always describe this node's database and a handler whose jobs are gone leaves no stale series::
+
+    body = exposition(await queue_stats(db, clock, max_handlers=100))
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from chronos.server.services.stats import QueueStats
 
 JOBS_CREATED = Counter("chronos_jobs_created_total", "Jobs created", ["trigger"])
 SLOTS_FIRED = Counter("chronos_slots_fired_total", "Schedule slots turned into runnable jobs")
@@ -32,3 +46,51 @@ SERVICE_RESTARTS = Counter(
     "Background services restarted by the supervisor after a crash or unexpected return",
     ["service"],
 )
+
+
+class QueueCollector(Collector):
+    """The gauges of one reading of the queues."""
+
+    def __init__(self, stats: QueueStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        ready = GaugeMetricFamily(
+            "chronos_jobs_ready", "Pull jobs ready to be claimed, by handler", labels=["handler"]
+        )
+        ready_oldest = GaugeMetricFamily(
+            "chronos_jobs_ready_oldest_seconds",
+            "How long the oldest ready pull job has been due (from its run_at), by handler",
+            labels=["handler"],
+        )
+        for handler, backlog in sorted(self.stats.ready.items()):
+            ready.add_metric([handler], backlog.count)
+            ready_oldest.add_metric([handler], backlog.oldest_seconds)
+        yield ready
+        yield ready_oldest
+        yield GaugeMetricFamily(
+            "chronos_jobs_queued",
+            "Push jobs waiting for the dispatcher",
+            value=self.stats.queued.count,
+        )
+        yield GaugeMetricFamily(
+            "chronos_jobs_queued_oldest_seconds",
+            "How long the oldest queued push job has been due (from its run_at)",
+            value=self.stats.queued.oldest_seconds,
+        )
+        by_status = GaugeMetricFamily(
+            "chronos_jobs", "Jobs by status, across accounts", labels=["status"]
+        )
+        for status, count in self.stats.jobs.items():
+            by_status.add_metric([status], count)
+        yield by_status
+
+
+def exposition(stats: QueueStats | None) -> bytes:
+    """The text exposition: every counter, and the queue gauges unless ``stats`` is None."""
+    body = generate_latest(REGISTRY)
+    if stats is None:
+        return body
+    gauges = CollectorRegistry(auto_describe=False)
+    gauges.register(QueueCollector(stats))
+    return body + generate_latest(gauges)

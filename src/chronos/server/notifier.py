@@ -7,6 +7,9 @@ events, set when a schedule changes, a job gets a new ``run_at`` or a push job i
 Every event also goes to ``broadcast`` when one is attached: in a cluster, the PostgreSQL
 bridge (:mod:`chronos.server.engine.cluster`) carries it to the other nodes with
 ``NOTIFY``, and hands what they send to :meth:`Notifier.receive`.
+
+:meth:`Notifier.shut_down` (SIGTERM) is local: it sets ``shutting_down`` and wakes every claim
+long-poll on this node, which then answers at once with no jobs.
 """
 
 from __future__ import annotations
@@ -29,11 +32,15 @@ class Notifier:
         self.dispatch_wakeup = asyncio.Event()
         self._cancel_listeners: list[Callable[[str], None]] = []
         self.broadcast: Callable[[Message], None] | None = None
+        # Set when this node begins shutting down: claims take no new work and stop waiting.
+        self.shutting_down = asyncio.Event()
 
     @contextmanager
     def waiting_for_jobs(self, account_id: str, handlers: Iterable[str]) -> Iterator[asyncio.Event]:
         """Register before looking for jobs, so a job made ready meanwhile is not missed."""
         event = asyncio.Event()
+        if self.shutting_down.is_set():
+            event.set()
         keys = [(account_id, handler) for handler in set(handlers)]
         for key in keys:
             self._claim_waiters.setdefault(key, set()).add(event)
@@ -53,15 +60,16 @@ class Notifier:
     def jobs_ready_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Wake whoever takes these jobs next: claimers for ``ready``, the dispatcher for
         ``queued``."""
-        seen: set[Message] = set()
-        for row in rows:
-            status = row.get("status", "ready")
-            if status == "queued":
-                seen.add(("queued", "", ""))
-            elif status == "ready":
-                seen.add(("ready", row["account_id"], row["handler"] or ""))
-        for message in seen:
+        for message in _wakeups(rows):
             self._send(message)
+
+    def jobs_released(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Jobs released by this node as it shuts down: wake the other nodes only (this one
+        takes no new work)."""
+        if self.broadcast is None:
+            return
+        for message in _wakeups(rows):
+            self.broadcast(message)
 
     def on_job_canceled(self, listener: Callable[[str], None]) -> None:
         self._cancel_listeners.append(listener)
@@ -96,6 +104,15 @@ class Notifier:
             for listener in self._cancel_listeners:
                 listener(key)
 
+    def shut_down(self) -> None:
+        """This node is stopping: wake every claim waiting here so it answers with no jobs.
+
+        Not broadcast: other nodes go on as before."""
+        self.shutting_down.set()
+        for waiters in list(self._claim_waiters.values()):
+            for event in waiters:
+                event.set()
+
     def wake_everything(self) -> None:
         """Wake every local waiter and service (after wake-ups may have been lost)."""
         for account_id, handler in list(self._claim_waiters):
@@ -106,3 +123,16 @@ class Notifier:
     @property
     def claim_waiter_count(self) -> int:
         return sum(len(v) for v in self._claim_waiters.values())
+
+
+def _wakeups(rows: Iterable[Mapping[str, Any]]) -> set[Message]:
+    """The wake-ups for jobs that just became claimable: claimers for ``ready`` jobs, the
+    dispatcher for ``queued`` ones."""
+    seen: set[Message] = set()
+    for row in rows:
+        status = row.get("status", "ready")
+        if status == "queued":
+            seen.add(("queued", "", ""))
+        elif status == "ready":
+            seen.add(("ready", row["account_id"], row["handler"] or ""))
+    return seen

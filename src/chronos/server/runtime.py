@@ -4,11 +4,14 @@
 runtime = Runtime(settings, clock=FakeClock())
 await runtime.start()      # migrate (if asked), bootstrap, start services for the roles
 ...
-await runtime.stop()
+runtime.begin_shutdown()   # SIGTERM: answer claim long-polls, claim nothing more
+await runtime.stop()       # finish or release pushes in flight, stop services, close the db
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -16,7 +19,7 @@ from chronos.server.clock import Clock, SystemClock
 from chronos.server.config import Settings
 from chronos.server.engine.admission import AdmissionService
 from chronos.server.engine.cluster import PgBridge
-from chronos.server.engine.dispatcher import Dispatcher
+from chronos.server.engine.dispatcher import Dispatcher, Drained
 from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
 from chronos.server.engine.maintenance.pruner import Pruner
 from chronos.server.engine.scheduler import Scheduler
@@ -29,6 +32,8 @@ from chronos.server.services.jobs import JobService
 from chronos.server.services.schedules import ScheduleService
 from chronos.server.store.db import Database
 from chronos.server.store.migrate import migrate
+
+log = logging.getLogger("chronos.runtime")
 
 
 class Runtime:
@@ -53,10 +58,16 @@ class Runtime:
         self.accounts = AccountService(self.db, self.clock)
         self.jobs = JobService(self.db, self.clock, self.notifier)
         self.schedules = ScheduleService(
-            self.db, self.clock, self.notifier, max_payload_bytes=settings.max_payload_bytes
+            self.db,
+            self.clock,
+            self.notifier,
+            max_payload_bytes=settings.max_payload_bytes,
+            max_push_timeout=settings.push_max_timeout_seconds,
         )
         self.executions = ExecutionService(self.db, self.clock, self.notifier)
         self.on_started = on_started
+        # Loop time by which pushes in flight must finish; set when the shutdown begins.
+        self.shutdown_deadline: float | None = None
 
     def build_services(self) -> list[Service]:
         roles = self.settings.roles
@@ -99,9 +110,33 @@ class Runtime:
         if self.on_started is not None:
             self.on_started(self)
 
-    async def stop(self) -> None:
-        await self.supervisor.stop()
+    def begin_shutdown(self) -> None:
+        """Stop taking new work at once (idempotent): open claim long-polls answer with no
+        jobs, and the dispatcher claims nothing more. The grace period starts now."""
+        if self.shutdown_deadline is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self.shutdown_deadline = loop.time() + self.settings.shutdown_grace_seconds
+        self.notifier.shut_down()
         for service in self.services:
             if isinstance(service, Dispatcher):
-                await service.close()
+                service.draining = True
+
+    async def stop(self) -> None:
+        """Shut down: pushes in flight get what is left of the grace period to finish and be
+        recorded; those that do not are released (queued again at once, for any node)."""
+        self.begin_shutdown()
+        assert self.shutdown_deadline is not None
+        remaining = max(0.0, self.shutdown_deadline - asyncio.get_running_loop().time())
+        dispatchers = [s for s in self.services if isinstance(s, Dispatcher)]
+        # Services (and the cluster bridge, which carries the releases' wake-ups to the other
+        # nodes) keep running while the pushes drain.
+        drained = await asyncio.gather(*(d.drain(remaining) for d in dispatchers))
+        total = Drained(sum(d.finished for d in drained), sum(d.released for d in drained))
+        await self.supervisor.stop()
+        for dispatcher in dispatchers:
+            await dispatcher.close()
         await self.db.dispose()
+        log.info(
+            "shutting down: %d push requests finished, %d released", total.finished, total.released
+        )

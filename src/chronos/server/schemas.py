@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -52,10 +53,41 @@ from chronos.server.domain.timing import (
 from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFailed
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# Instants a schedule or job may name: far enough from datetime's limits that no lease, retry
+# or upcoming fire computed from them can overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    out_of_range = ValueError("must be between 1970-01-01 and 9000-01-01 (UTC)")
+    try:
+        instant = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise out_of_range from None
+    if not EARLIEST <= instant < LATEST:
+        raise out_of_range
+    return value
+
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Handler = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Instant = Annotated[datetime, AfterValidator(_in_range)]
 Tags = Annotated[dict[StrictStr, StrictStr], Field(max_length=50)]
 
+ID_LIKE = re.compile(r"(acc|key|sec|sch|job|exe)_[0-9a-z]{26}")
+
 DEFAULT_TIMEOUT = 30.0
+# A lease shorter than this could expire before a worker's first heartbeat.
+MIN_TIMEOUT = 1.0
 DEFAULT_MAX_RETRIES = 3
 MAX_RETRIES_LIMIT = 100
 
@@ -110,7 +142,7 @@ class JobOptions(Strict):
     """Fields a schedule and a one-off job share."""
 
     name: Name | None = None
-    handler: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    handler: Handler | None = None
     payload: Any = None
     delivery: DeliveryIn | None = None
     webhook: Any = None
@@ -145,8 +177,8 @@ class ScheduleIn(JobOptions):
     interval: dict[str, Any] | StrictInt | StrictStr | None = None
     schedule: StrictStr | None = None
     timezone: StrictStr = "UTC"
-    start_at: datetime | None = None
-    end_at: datetime | None = None
+    start_at: Instant | None = None
+    end_at: Instant | None = None
     concurrency: Literal["forbid", "allow", "replace"] = "forbid"
     misfire_policy: Literal["run_once", "run_all", "skip"] = "run_once"
     catchup_window: Duration = 3600.0
@@ -162,7 +194,7 @@ class ScheduleIn(JobOptions):
 
 class JobIn(JobOptions):
     delay: dict[str, Any] | StrictInt | StrictStr | None = None
-    scheduled_for: datetime | None = None
+    scheduled_for: Instant | None = None
     idempotency_key: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
 
 
@@ -193,6 +225,7 @@ class BatchResultsIn(Strict):
 
 class ApiKeyIn(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=200)] = "api key"
+    scope: Literal["admin", "worker"] = "admin"
 
 
 # --- normalisation ----------------------------------------------------------------------------
@@ -240,8 +273,15 @@ def _success_codes(codes: list[int | str] | None) -> list[str]:
 
 
 def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpTarget:
-    parsed = urlsplit(target.url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    # The dispatcher's own request builder judges the target: what passes here can be sent.
+    from chronos.server.engine.push import InvalidTarget, check_push_target
+
+    try:
+        parsed = urlsplit(target.url)
+        hostname = parsed.hostname
+    except ValueError:  # e.g. "http://[::1/": not a URL at all
+        parsed, hostname = None, None
+    if parsed is None or parsed.scheme not in ("http", "https") or not hostname:
         raise ValidationFailed(
             f"push url must be an absolute http(s) URL, got {target.url!r}",
             code="invalid_url",
@@ -253,9 +293,14 @@ def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpT
             raise ValidationFailed(f"invalid header name {name!r}")
         if lowered in RESERVED_HEADERS or lowered.startswith("x-chronos-"):
             raise ValidationFailed(f"header {name!r} is set by Chronos and cannot be configured")
-    for value in target.headers.values():
-        if "\r" in value or "\n" in value:
-            raise ValidationFailed("header values must not contain line breaks")
+    try:
+        check_push_target(target.method, target.url, target.headers)
+    except InvalidTarget as exc:
+        raise ValidationFailed(
+            str(exc),
+            code="invalid_url" if exc.field == "url" else "validation_error",
+            details={"field": exc.field},
+        ) from exc
     if target.body is not None and len(target.body.encode()) > max_body_bytes:
         raise PayloadTooLarge(f"push body is larger than {max_body_bytes} bytes")
     return {
@@ -265,6 +310,24 @@ def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpT
         "body": target.body,
         "success_codes": _success_codes(target.success_codes),
     }
+
+
+def _push_duration_text(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit} ({seconds:g}s)"
+    return f"{seconds:g}s"
+
+
+def check_push_timeout(timeout: float, delivery: Delivery, limit: float) -> None:
+    """A push job's ``timeout`` holds a delivery slot that long: at most ``limit`` seconds
+    (``CHRONOS_PUSH_MAX_TIMEOUT``). Pull jobs are not bounded here."""
+    if delivery["type"] == "push" and timeout > limit:
+        raise ValidationFailed(
+            f"timeout is {_push_duration_text(timeout)}; a push job may wait at most "
+            f"{_push_duration_text(limit)} for its endpoint (CHRONOS_PUSH_MAX_TIMEOUT)",
+            details={"field": "timeout", "timeout": timeout, "limit": limit},
+        )
 
 
 def _delivery(options: JobOptions, max_payload_bytes: int) -> Delivery:
@@ -307,15 +370,22 @@ def error_details(errors: Iterable[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _common(options: JobOptions, max_payload_bytes: int) -> JobOptionsData:
+def _common(
+    options: JobOptions, max_payload_bytes: int, max_push_timeout: float | None
+) -> JobOptionsData:
     check_payload_size(options.payload, max_payload_bytes)
-    if options.timeout <= 0:
-        raise ValidationFailed("timeout must be more than 0 seconds")
+    if options.timeout < MIN_TIMEOUT:
+        raise ValidationFailed(
+            f"timeout must be at least {MIN_TIMEOUT:g} second", details={"field": "timeout"}
+        )
     max_retries, retry_policy = _retry_settings(options)
+    delivery = _delivery(options, max_payload_bytes)
+    if max_push_timeout is not None:
+        check_push_timeout(options.timeout, delivery, max_push_timeout)
     return {
         "handler": options.handler,
         "payload": options.payload,
-        "delivery": _delivery(options, max_payload_bytes),
+        "delivery": delivery,
         "timeout": options.timeout,
         "max_retries": max_retries,
         "retry_policy": retry_policy,
@@ -343,8 +413,16 @@ def _interval(value: dict[str, Any] | int | str) -> IntervalData:
     return {"value": number, "unit": unit}
 
 
-def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> ScheduleSpec:
+def normalize_schedule(
+    body: ScheduleIn, *, max_payload_bytes: int, max_push_timeout: float | None = None
+) -> ScheduleSpec:
     """The canonical ``spec`` of a schedule; raises a typed 4xx error if it cannot work."""
+    if ID_LIKE.fullmatch(body.name):
+        # PUT /v1/schedules/{name} and GET /v1/schedules/{id or name} must never be ambiguous.
+        raise ValidationFailed(
+            "a schedule name cannot look like a Chronos id (sch_ and 26 letters or digits)",
+            details={"field": "name", "name": body.name},
+        )
     if "/" in body.name or body.name in (".", ".."):
         # The name addresses the schedule in URLs (/v1/schedules/{name}), where these cannot be.
         raise ValidationFailed(
@@ -385,7 +463,7 @@ def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> ScheduleS
     spec: ScheduleSpec = {
         "name": body.name,
         "description": body.description,
-        **_common(body, max_payload_bytes),
+        **_common(body, max_payload_bytes, max_push_timeout),
         "cron": cron,
         "interval": interval,
         "timezone": body.timezone,
@@ -399,9 +477,11 @@ def normalize_schedule(body: ScheduleIn, *, max_payload_bytes: int) -> ScheduleS
     return spec
 
 
-def normalize_job(body: JobIn, *, max_payload_bytes: int) -> JobSpec:
+def normalize_job(
+    body: JobIn, *, max_payload_bytes: int, max_push_timeout: float | None = None
+) -> JobSpec:
     """The canonical form of a one-off job; when it runs is decided at creation time."""
-    common = _common(body, max_payload_bytes)
+    common = _common(body, max_payload_bytes, max_push_timeout)
     if body.delay is not None and body.scheduled_for is not None:
         raise ValidationFailed("give delay or scheduled_for, not both")
     delay: float | None = None

@@ -7,10 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from chronos.server.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from chronos.server.api.guard import MISSING_KEY, bearer_token, scope_refusal
+from chronos.server.domain.rows import KeyHolder
+from chronos.server.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from chronos.server.runtime import Runtime
 
 TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/]{1,64}$")
+MAX_TAG_FILTERS = 20
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -21,31 +24,30 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def authenticate(request: Request, runtime: RuntimeDep) -> str:
-    """The account id behind the Bearer key, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing API key: send 'Authorization: Bearer chrns_…'")
-    account_id = await runtime.accounts.authenticate(token.strip())
-    if account_id is None:
-        raise Unauthorized("invalid API key")
-    return account_id
+    """The account id behind the Bearer key, or 401. Requests with a body were authenticated
+    by the request guard before their body was read."""
+    holder: KeyHolder | None = request.scope.get("state", {}).get("key_holder")
+    if holder is None:
+        token = bearer_token(request.headers)
+        if token is None:
+            raise Unauthorized(MISSING_KEY)
+        holder = await runtime.accounts.authenticate(token)
+        if holder is None:
+            raise Unauthorized("invalid API key")
+    refused = scope_refusal(holder, request.url.path)
+    if refused is not None:
+        raise Forbidden(refused)
+    return holder["account_id"]
 
 
 AccountId = Annotated[str, Depends(authenticate)]
 
 
-async def require_json_body(request: Request, runtime: RuntimeDep) -> None:
-    """Bodies must be JSON and no larger than the configured limit."""
+async def require_json_body(request: Request) -> None:
+    """Bodies must be JSON (the request guard has already bounded their size)."""
     if request.method not in ("POST", "PUT", "PATCH"):
         return
-    limit = runtime.settings.max_body_bytes
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     if not body:
         return
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -63,6 +65,10 @@ def tag_filters(request: Request) -> dict[str, str]:
             if not TAG_KEY.match(name):
                 raise BadRequest(f"invalid tag filter {key!r}", code="invalid_filter")
             tags[name] = value
+    if len(tags) > MAX_TAG_FILTERS:
+        raise BadRequest(
+            f"at most {MAX_TAG_FILTERS} tag filters per request", code="invalid_filter"
+        )
     return tags
 
 

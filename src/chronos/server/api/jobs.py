@@ -12,13 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chronos.server.api.deps import AccountId, Limit, RuntimeDep, tag_filters
 from chronos.server.api.presenters import execution_out, job_out, page_out
+from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.rows import JobSpec
 from chronos.server.domain.states import JobStatus
 from chronos.server.errors import ChronosError
+from chronos.server.runtime import Runtime
 from chronos.server.schemas import JobIn, normalize_job
 from chronos.server.services.jobs import JobFilter
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=SafeRoute)
 
 
 class BatchIn(BaseModel):
@@ -26,9 +28,17 @@ class BatchIn(BaseModel):
     jobs: Annotated[list[JobIn], Field(min_length=1, max_length=1000)]
 
 
+def _limits(runtime: Runtime) -> dict[str, Any]:
+    settings = runtime.settings
+    return {
+        "max_payload_bytes": settings.max_payload_bytes,
+        "max_push_timeout": settings.push_max_timeout_seconds,
+    }
+
+
 @router.post("/v1/jobs", status_code=201)
 async def create_job(body: JobIn, account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
-    spec = normalize_job(body, max_payload_bytes=runtime.settings.max_payload_bytes)
+    spec = normalize_job(body, **_limits(runtime))
     return job_out(await runtime.jobs.create(account_id, spec))
 
 
@@ -38,7 +48,7 @@ async def create_jobs(body: BatchIn, account_id: AccountId, runtime: RuntimeDep)
     specs: list[JobSpec] = []
     for index, job in enumerate(body.jobs):
         try:
-            specs.append(normalize_job(job, max_payload_bytes=runtime.settings.max_payload_bytes))
+            specs.append(normalize_job(job, **_limits(runtime)))
         except ChronosError as exc:
             exc.message = f"jobs[{index}]: {exc.message}"
             exc.details = {"index": index, **({"details": exc.details} if exc.details else {})}

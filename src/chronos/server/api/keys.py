@@ -8,9 +8,11 @@ from fastapi import APIRouter, Response
 
 from chronos.server.api.deps import AccountId, RuntimeDep
 from chronos.server.api.presenters import api_key_out, page_out
+from chronos.server.api.responses import SafeRoute
+from chronos.server.domain.states import KeyScope
 from chronos.server.schemas import ApiKeyIn
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], route_class=SafeRoute)
 
 
 @router.get("")
@@ -23,7 +25,8 @@ async def list_keys(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any
 async def create_key(
     account_id: AccountId, runtime: RuntimeDep, body: ApiKeyIn | None = None
 ) -> dict[str, Any]:
-    row, plaintext = await runtime.accounts.create_key(account_id, (body or ApiKeyIn()).name)
+    body = body or ApiKeyIn()
+    row, plaintext = await runtime.accounts.create_key(account_id, body.name, KeyScope(body.scope))
     return {**api_key_out(row), "key": plaintext}
 
 

@@ -1,12 +1,18 @@
-"""Liveness and readiness, without authentication."""
+"""Liveness and readiness, without authentication; metrics, behind ``CHRONOS_METRICS_TOKEN``
+when it is set."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import hmac
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from chronos.server import metrics
 from chronos.server.api.deps import RuntimeDep
+from chronos.server.api.guard import bearer_token, error_response
+from chronos.server.services.stats import queue_stats
 
 router = APIRouter(tags=["operations"])
 
@@ -16,9 +22,26 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _metrics_allowed(request: Request, expected: str | None) -> bool:
+    if not expected:
+        return True
+    token = bearer_token(request.headers)
+    return token is not None and hmac.compare_digest(
+        token.encode("utf-8"), expected.encode("utf-8")
+    )
+
+
 @router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def prometheus_metrics(request: Request, runtime: RuntimeDep) -> Response:
+    settings = runtime.settings
+    if not _metrics_allowed(request, settings.metrics_token):
+        response = error_response(
+            401, "unauthorized", "send 'Authorization: Bearer <CHRONOS_METRICS_TOKEN>'"
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    stats = await queue_stats(runtime.db, runtime.clock, max_handlers=settings.metrics_max_handlers)
+    return Response(metrics.exposition(stats), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/ready", response_model=None)

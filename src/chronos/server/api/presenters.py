@@ -144,7 +144,9 @@ def api_key_out(row: ApiKeyRow) -> dict[str, Any]:
         "id": row["id"],
         "name": row["name"],
         "prefix": row["prefix"],
+        "scope": row["scope"],
         "created_at": iso(row["created_at"]),
+        "last_used_at": iso(row["last_used_at"]),
     }
 
 

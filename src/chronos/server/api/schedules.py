@@ -11,12 +11,13 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from chronos.server.api.deps import AccountId, Limit, RuntimeDep, tag_filters
 from chronos.server.api.presenters import job_out, page_out, schedule_out, schedule_version_out
+from chronos.server.api.responses import SafeJSONResponse, SafeRoute
 from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import iso
 from chronos.server.schemas import ScheduleIn, normalize_schedule
 from chronos.server.services.schedules import ScheduleFilter, ScheduleView
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=SafeRoute)
 
 JSONBody = Annotated[dict[str, Any], Body()]
 
@@ -29,18 +30,21 @@ def _out(view: ScheduleView) -> dict[str, Any]:
 async def create_schedule(
     body: ScheduleIn, account_id: AccountId, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    spec = normalize_schedule(body, max_payload_bytes=runtime.settings.max_payload_bytes)
+    spec = normalize_schedule(
+        body,
+        max_payload_bytes=runtime.settings.max_payload_bytes,
+        max_push_timeout=runtime.settings.push_max_timeout_seconds,
+    )
     return _out(await runtime.schedules.create(account_id, spec))
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses={201: {"description": "Created"}})
 async def upsert_schedule(
-    name: str, response: Response, account_id: AccountId, runtime: RuntimeDep, data: JSONBody
-) -> dict[str, Any]:
+    name: str, account_id: AccountId, runtime: RuntimeDep, data: JSONBody
+) -> Response:
     """Create or update by name: 201 created, 200 updated or unchanged (no new version)."""
     view, created = await runtime.schedules.upsert(account_id, name, data)
-    response.status_code = 201 if created else 200
-    return _out(view)
+    return SafeJSONResponse(_out(view), status_code=201 if created else 200)
 
 
 @router.get("")

@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from chronos.server.api.deps import AccountId, RuntimeDep
+from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.rows import SigningSecretRow
 from chronos.server.domain.timing import iso
 
-router = APIRouter(prefix="/v1/signing-secrets", tags=["signing secrets"])
+router = APIRouter(prefix="/v1/signing-secrets", tags=["signing secrets"], route_class=SafeRoute)
 
 
 def _out(rows: list[SigningSecretRow]) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from fastapi import APIRouter, Request
 
 from chronos.server.api.deps import AccountId, RuntimeDep
 from chronos.server.api.presenters import claimed_job_out
+from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.jobs import Result
 from chronos.server.domain.states import ExecutionStatus
 from chronos.server.domain.timing import iso
 from chronos.server.schemas import BatchResultsIn, ClaimIn, ResultIn
 from chronos.server.services.executions import Report
 
-router = APIRouter(prefix="/v1/worker", tags=["worker"])
+router = APIRouter(prefix="/v1/worker", tags=["worker"], route_class=SafeRoute)
 
 
 @router.post("/jobs/claim")

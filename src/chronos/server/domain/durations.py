@@ -32,8 +32,8 @@ CANONICAL_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week"
 # to a date (a lease, a retry's run_at) can never overflow.
 MAX_DURATION_SECONDS = 100 * 365 * 86400
 TOO_LONG = "a duration must be at most 100 years"
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_WHOLE = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w))+\s*$")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"^(?:\s*[0-9]+(?:\.[0-9]+)?\s*(?:ms|s|m|h|d|w))+\s*$")
 
 
 def parse_duration(value: Any) -> float:
@@ -46,7 +46,7 @@ def parse_duration(value: Any) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().lower()
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text):  # ASCII digits only
             seconds = float(text)
         elif _WHOLE.match(text):
             seconds = sum(float(n) * UNIT_SECONDS[u] for n, u in _PART.findall(text))

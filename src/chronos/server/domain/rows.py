@@ -217,6 +217,17 @@ class ApiKeyRow(TypedDict):
     prefix: str
     key_hash: str
     created_at: datetime
+    scope: str  # KeyScope
+    last_used_at: datetime | None
+
+
+class KeyHolder(TypedDict):
+    """Who an API key speaks for."""
+
+    key_id: str
+    account_id: str
+    scope: str  # KeyScope
+    last_used_at: datetime | None
 
 
 class AccountRow(TypedDict):

@@ -78,6 +78,13 @@ class Concurrency(StrEnum):
     REPLACE = "replace"
 
 
+class KeyScope(StrEnum):
+    """What an API key may do."""
+
+    ADMIN = "admin"  # everything
+    WORKER = "worker"  # the worker protocol only: claim, heartbeat, results
+
+
 class SigningSecretStatus(StrEnum):
     CURRENT = "current"  # signs push requests
     PREVIOUS = "previous"  # still sent alongside until the next rotation
@@ -90,9 +97,10 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.ADMITTING: _ADMITTED | {JobStatus.SKIPPED, JobStatus.CANCELED},
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELED}),
     JobStatus.READY: frozenset({JobStatus.RUNNING, JobStatus.CANCELED}),
-    JobStatus.RUNNING: frozenset(
-        {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING, JobStatus.CANCELED}
-    ),
+    # An attempt ends (completed, failed, pending for a retry), the job is canceled, or a node
+    # shutting down releases it to be claimed again at once (queued, ready).
+    JobStatus.RUNNING: _ADMITTED
+    | {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING, JobStatus.CANCELED},
     JobStatus.COMPLETED: frozenset(),
     JobStatus.FAILED: _ADMITTED,  # a user's retry
     JobStatus.CANCELED: _ADMITTED,  # a user's retry
@@ -162,3 +170,6 @@ IN_FLIGHT_JOB_STATUSES = frozenset(JobStatus) - FINAL_JOB_STATUSES
 CANCELABLE = sources_of(JobStatus.CANCELED)
 # A user's retry: from the final statuses that may be re-opened.
 RETRYABLE_BY_USER = sources_of(*_ADMITTED) & FINAL_JOB_STATUSES
+# What one attempt can do to its running job: finish it, or send it back to wait for a retry.
+ATTEMPT_OUTCOMES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING})
+assert JOB_TRANSITIONS[JobStatus.RUNNING] >= ATTEMPT_OUTCOMES

@@ -16,12 +16,13 @@ occurrence; expressions whose hour field is ``*`` follow real time.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
@@ -64,13 +65,24 @@ def parse_iso(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    # The tz database's files include the host's own "localtime" and legacy "posixrules",
+    # which are not zones anyone can name portably.
+    names = {name for name in available_timezones() if not name.startswith(("posix", "right/"))}
+    return frozenset(names - {"localtime", "Factory"}) | {"UTC"}
+
+
 def load_timezone(name: str) -> ZoneInfo:
+    """An IANA timezone by name. Only real zone names count: not a folder of the database
+    (``America``), nor the machine's own ``localtime``, whose meaning moves with the host."""
+    unknown = TimingError(f"unknown timezone {name!r}: use an IANA name such as 'Europe/Paris'")
+    if name not in _known_timezones():
+        raise unknown
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise TimingError(
-            f"unknown timezone {name!r}: use an IANA name such as 'Europe/Paris'"
-        ) from exc
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
+        raise unknown from exc
 
 
 @dataclass(frozen=True)
@@ -192,7 +204,10 @@ def next_fire(
     """The first fire time strictly after ``after`` inside ``window``, or None if there is none."""
     if window.start_at is not None and window.start_at > after:
         after = window.start_at - _MICRO
-    fire = trigger.next_fire(after)
+    try:
+        fire = trigger.next_fire(after)
+    except (OverflowError, ValueError):  # past the last representable date: none left
+        return None
     if fire is None or (window.end_at is not None and fire > window.end_at):
         return None
     return fire

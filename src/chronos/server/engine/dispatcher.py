@@ -8,6 +8,11 @@ the same retry rules as a worker's result. If the node dies mid-request, the exe
 
 A canceled job's request is aborted: at once when the cancel happens on this node, and within
 a round (≤ 1 s) when it happens elsewhere.
+
+On shutdown (:meth:`Dispatcher.drain`) it claims nothing more, lets the requests in flight
+finish and be recorded until the grace period ends, then aborts the rest and releases their
+jobs (``store/releases.py``): they are ``queued`` again at once, for any node, instead of
+waiting for their leases.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from chronos.server.notifier import Notifier
 from chronos.server.services.executions import ExecutionService, Report
 from chronos.server.store import claims
 from chronos.server.store import jobs as job_store
+from chronos.server.store import releases as release_store
 from chronos.server.store import signing as signing_store
 from chronos.server.store.db import Database
 
@@ -43,6 +49,14 @@ LEASE_MARGIN_SECONDS = 10.0
 CLAIM_BATCH = 100
 CONNECTIONS_PER_CLIENT = 16
 CANCEL_CHECK_SECONDS = 1.0
+
+
+@dataclass
+class Drained:
+    """What a shutdown did with the requests in flight."""
+
+    finished: int = 0  # finished within the grace period and recorded
+    released: int = 0  # aborted at the end of it, their jobs queued again
 
 
 @dataclass
@@ -67,6 +81,7 @@ class Dispatcher(Service):
     ) -> None:
         super().__init__(clock, notifier.dispatch_wakeup)
         self.db = db
+        self.notifier = notifier
         self.executions = ExecutionService(db, clock, notifier)
         self.concurrency = concurrency
         self.node_id = f"dispatcher:{socket.gethostname()}:{new_id('node')[-8:]}"
@@ -88,6 +103,12 @@ class Dispatcher(Service):
         )
         self._next_client = 0
         self.in_flight: dict[str, asyncio.Task[None]] = {}
+        # The execution of each job in flight (released if it has not finished at shutdown).
+        self._executions: dict[str, str] = {}
+        # Shutting down: claim nothing more (see ``drain``).
+        self.draining = False
+        self._claiming = asyncio.Lock()
+        self._finished_draining = 0
         self.refill_at = max(1, min(CLAIM_BATCH, concurrency) // 4)
         self._cancel_checked_at = 0.0
         # Finished deliveries waiting to be recorded; recorded together, in one transaction.
@@ -101,27 +122,31 @@ class Dispatcher(Service):
         free = self.concurrency - len(self.in_flight)
         outcome.free_slots = free
         # Refill in batches, not one claim per finished request.
-        if free <= 0 or (self.in_flight and free < self.refill_at):
+        if self.draining or free <= 0 or (self.in_flight and free < self.refill_at):
             return outcome
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            claimed = await claims.job_claim_queued(
-                conn,
-                limit=min(free, CLAIM_BATCH),
-                node_id=self.node_id,
-                now=now,
-                lease_margin=LEASE_MARGIN_SECONDS,
-            )
-            secrets = await signing_store.signing_secrets_for_accounts(
-                conn, (job["account_id"] for job in claimed)
-            )
-        for job in claimed:
-            task = asyncio.create_task(
-                self._deliver(job, secrets.get(job["account_id"], [])),
-                name=f"chronos:push:{job['id']}",
-            )
-            self.in_flight[job["id"]] = task
-            task.add_done_callback(functools.partial(self._done, job["id"]))
+        async with self._claiming:
+            if self.draining:
+                return outcome
+            now = self.clock.now()
+            async with self.db.transaction() as conn:
+                claimed = await claims.job_claim_queued(
+                    conn,
+                    limit=min(free, CLAIM_BATCH),
+                    node_id=self.node_id,
+                    now=now,
+                    lease_margin=LEASE_MARGIN_SECONDS,
+                )
+                secrets = await signing_store.signing_secrets_for_accounts(
+                    conn, (job["account_id"] for job in claimed)
+                )
+            for job in claimed:
+                task = asyncio.create_task(
+                    self._deliver(job, secrets.get(job["account_id"], [])),
+                    name=f"chronos:push:{job['id']}",
+                )
+                self.in_flight[job["id"]] = task
+                self._executions[job["id"]] = job["execution_id"]
+                task.add_done_callback(functools.partial(self._done, job["id"]))
         outcome.started = len(claimed)
         return outcome
 
@@ -133,6 +158,48 @@ class Dispatcher(Service):
         while self.in_flight:
             await asyncio.gather(*list(self.in_flight.values()), return_exceptions=True)
 
+    async def drain(self, grace_seconds: float) -> Drained:
+        """Shut down delivery: claim nothing more, give the requests in flight up to
+        ``grace_seconds`` to finish (their results are recorded), then abort the others and
+        release their jobs so that any node can send them again at once."""
+        self.draining = True
+        async with self._claiming:  # a claim under way has started its requests
+            pass
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self.in_flight and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(
+                list(self.in_flight.values()),
+                timeout=remaining,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        unfinished = list(self._executions.values())
+        for task in list(self.in_flight.values()):
+            task.cancel()
+        await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+        if self._recorder is not None:  # results that arrived as the grace period ended
+            await asyncio.gather(self._recorder, return_exceptions=True)
+        return Drained(self._finished_draining, await self._release(unfinished))
+
+    async def _release(self, execution_ids: list[str]) -> int:
+        if not execution_ids:
+            return 0
+        try:
+            async with self.db.transaction() as conn:
+                moved = await release_store.job_release_running(
+                    conn, execution_ids, self.clock.now()
+                )
+        except Exception as exc:
+            log.warning(
+                "could not release %d unfinished push job(s) (%s); they will be retried when "
+                "their leases expire",
+                len(execution_ids),
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
+            )
+            return 0
+        self.notifier.jobs_released(moved)
+        return len(moved)
+
     async def close(self) -> None:
         for task in list(self.in_flight.values()):
             task.cancel()
@@ -142,6 +209,7 @@ class Dispatcher(Service):
 
     def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job_id, None)
+        self._executions.pop(job_id, None)
         self.wakeup.set()  # a slot is free: there may be queued jobs waiting for it
 
     def _abort(self, job_id: str) -> None:
@@ -165,8 +233,7 @@ class Dispatcher(Service):
         """Send one job and record the outcome.
 
         Cancellation (a canceled job, whose execution is already marked canceled, or a node
-        shutting down, whose lease will expire and be retried) aborts the request and records
-        nothing.
+        shutting down, which releases the job) aborts the request and records nothing.
         """
         http = job["delivery"].get("http")
         assert http is not None, "a queued job is a push job"
@@ -184,6 +251,8 @@ class Dispatcher(Service):
         ).inc()
         metrics.PUSH_DURATION.observe(duration_ms / 1000)
         await self._record(job, result, duration_ms)
+        if self.draining:
+            self._finished_draining += 1
 
     async def _record(self, job: ClaimedJob, result: PushResult, duration_ms: int) -> None:
         """Queue the outcome for the recorder and wait until it is committed.

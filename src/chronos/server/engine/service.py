@@ -10,20 +10,10 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 from chronos.server.clock import Clock
+from chronos.server.store.errors import is_database_outage
 
 log = logging.getLogger("chronos.engine")
-
-
-def is_database_outage(exc: BaseException) -> bool:
-    """A lost or refused database connection (as opposed to a bug)."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or "shutting down" in str(exc) or "connection" in str(exc)
-    )
 
 
 class Service(ABC):
@@ -86,5 +76,8 @@ class Service(ABC):
         if seconds <= 0:
             await asyncio.sleep(0)
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+        # arrives as the wake-up fires, and the service would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wakeup.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.wakeup.wait()

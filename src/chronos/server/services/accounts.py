@@ -1,22 +1,25 @@
 """Accounts, API keys and signing secrets.
 
     accounts = AccountService(db, clock)
-    account_id = await accounts.authenticate("chrns_…")      # None if the key is unknown
+    holder = await accounts.authenticate("chrns_…")   # account_id, scope; None if unknown
     row, plaintext = await accounts.create_key(account_id, "ci")
 
 Verified keys are cached briefly (:class:`KeyCache`), so a busy worker does not cost a key
 lookup per request. A deleted key is dropped from this node's cache at once; other nodes of a
-cluster may accept it for up to ``ttl_seconds`` more.
+cluster may accept it for up to ``ttl_seconds`` (one second) more. A ``worker`` key may only
+speak the worker protocol (claim, heartbeat, results); an ``admin`` key may do everything.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from chronos.server.clock import Clock
-from chronos.server.domain.rows import ApiKeyRow, SigningSecretRow
+from chronos.server.domain.rows import ApiKeyRow, KeyHolder, SigningSecretRow
+from chronos.server.domain.states import KeyScope
 from chronos.server.errors import NotFound
 from chronos.server.store import accounts as account_store
 from chronos.server.store import signing as signing_store
@@ -24,28 +27,32 @@ from chronos.server.store.db import Database
 
 
 class KeyCache:
-    """Recently verified API keys: plaintext key → account id, for ``ttl_seconds``."""
+    """Recently verified API keys (by hash) and who they speak for, for ``ttl_seconds``."""
 
-    def __init__(self, ttl_seconds: float = 10.0, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl_seconds: float = 1.0, max_entries: int = 10_000) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[str, float]] = {}
+        self._entries: dict[str, tuple[KeyHolder, float]] = {}
 
-    def get(self, key: str) -> str | None:
-        entry = self._entries.get(key)
+    def get(self, key_hash: str) -> KeyHolder | None:
+        entry = self._entries.get(key_hash)
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
 
-    def put(self, key: str, account_id: str) -> None:
+    def put(self, key_hash: str, holder: KeyHolder) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[key] = (account_id, time.monotonic() + self.ttl_seconds)
+        self._entries[key_hash] = (holder, time.monotonic() + self.ttl_seconds)
 
     def forget_account_keys(self, account_id: str) -> None:
         """Drop every cached key of an account (after one of its keys is deleted)."""
-        for key in [k for k, (a, _) in self._entries.items() if a == account_id]:
+        for key in [k for k, (h, _) in self._entries.items() if h["account_id"] == account_id]:
             del self._entries[key]
+
+
+# ``last_used_at`` is written at most this often per key.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 class AccountService:
@@ -54,15 +61,25 @@ class AccountService:
         self.clock = clock
         self.key_cache = KeyCache()
 
-    async def authenticate(self, plaintext: str) -> str | None:
-        """The account id behind an API key, or None."""
-        account_id = self.key_cache.get(plaintext)
-        if account_id is None:
-            async with self.db.read() as conn:
-                account_id = await account_store.api_key_authenticate(conn, plaintext)
-            if account_id is not None:
-                self.key_cache.put(plaintext, account_id)
-        return account_id
+    async def authenticate(self, plaintext: str) -> KeyHolder | None:
+        """Who an API key speaks for, or None. A revoked key stops working on every node
+        within the cache's second."""
+        key_hash = account_store.hash_key(plaintext)
+        holder = self.key_cache.get(key_hash)
+        if holder is not None:
+            return holder
+        async with self.db.read() as conn:
+            holder = await account_store.api_key_authenticate(conn, plaintext)
+        if holder is None:
+            return None
+        now = self.clock.now()
+        last_used = holder["last_used_at"]
+        if last_used is None or now - last_used >= LAST_USED_PRECISION:
+            async with self.db.transaction() as conn:
+                await account_store.api_key_touch(conn, holder["key_id"], now)
+            holder["last_used_at"] = now
+        self.key_cache.put(key_hash, holder)
+        return holder
 
     async def bootstrap(self, api_key: str | None) -> str | None:
         """On an empty database, create account ``default`` and a key; return the key if new."""
@@ -101,10 +118,14 @@ class AccountService:
         async with self.db.read() as conn:
             return await account_store.api_key_list(conn, account_id)
 
-    async def create_key(self, account_id: str, name: str) -> tuple[ApiKeyRow, str]:
+    async def create_key(
+        self, account_id: str, name: str, scope: KeyScope = KeyScope.ADMIN
+    ) -> tuple[ApiKeyRow, str]:
         """A new key: its row and its plaintext, which is shown once and never stored."""
         async with self.db.transaction() as conn:
-            return await account_store.api_key_create(conn, account_id, name, self.clock.now())
+            return await account_store.api_key_create(
+                conn, account_id, name, self.clock.now(), scope=scope
+            )
 
     async def delete_key(self, account_id: str, key_id: str) -> None:
         async with self.db.transaction() as conn:

@@ -17,25 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.errors import ChronosError
 from chronos.server import metrics
 from chronos.server.clock import Clock
 from chronos.server.domain.jobs import Ending, Result, job_outcome, normalize_error
+from chronos.server.domain.jsonsafe import storable, storable_text
 from chronos.server.domain.rows import ClaimedJob, ExecutionEnd, LockedExecution
 from chronos.server.domain.states import ExecutionStatus, JobStatus
-from chronos.server.errors import ExecutionNotRunning, NotFound
+from chronos.server.errors import ExecutionNotRunning, NotFound, UnrecordableResult
 from chronos.server.notifier import Notifier
 from chronos.server.store import claims
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database
+from chronos.server.store.errors import is_database_outage
+
+log = logging.getLogger("chronos.executions")
 
 # A waiting claim re-checks the database this often even without a wake-up, so a lost
 # notification delays a job by at most this much instead of stranding it.
@@ -98,9 +104,15 @@ async def finish_executions(
             "finished_at": now,
             "duration_ms": _duration_ms(e, now),
             "output": e.result.output,
-            "error": normalize_error(e.result.error),
+            # What a push endpoint answered (and errors built from it) is whatever it sent:
+            # repaired here so that it can be stored on either database.
+            "error": storable(normalize_error(e.result.error)),
             "http_status": e.result.http_status,
-            "response_excerpt": e.result.response_excerpt,
+            "response_excerpt": (
+                storable_text(e.result.response_excerpt)
+                if e.result.response_excerpt is not None
+                else None
+            ),
         }
         for e in endings
     ]
@@ -156,11 +168,16 @@ class ExecutionService:
         """Claim ready jobs at once, or wait up to ``wait_seconds`` for one to appear.
 
         The waiter registers before each look, so a job made ready in between wakes it.
-        ``disconnected`` ends the wait early when the caller has gone away.
+        ``disconnected`` ends the wait early when the caller has gone away. Once the node is
+        shutting down (``notifier.shutting_down``, which also wakes the waiter) the answer is
+        no jobs, at once: the worker's next poll goes to another node.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
+        shutting_down = self.notifier.shutting_down
         while True:
+            if shutting_down.is_set():
+                return []
             with self.notifier.waiting_for_jobs(account_id, handlers) as woken:
                 async with self.db.transaction() as conn:
                     claimed = await claims.job_claim_ready(
@@ -178,7 +195,8 @@ class ExecutionService:
                 if remaining <= 0:
                     return []
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL_SECONDS))
+                    async with asyncio.timeout(min(remaining, FALLBACK_POLL_SECONDS)):
+                        await woken.wait()
             if disconnected is not None and await disconnected():
                 return []
 
@@ -189,8 +207,32 @@ class ExecutionService:
 
         ``account_id`` scopes the lookup to one account (None: the dispatcher's own jobs). A
         repeated result is accepted and changes nothing; a result for an execution that ended
-        otherwise (timed out, canceled) is :class:`ExecutionNotRunning`.
+        otherwise (timed out, canceled) is :class:`ExecutionNotRunning`. Should the database
+        refuse the batch (a value it cannot store), each report is recorded on its own, so one
+        bad result cannot sink the others.
         """
+        try:
+            return await self._finish_together(account_id, reports)
+        except DBAPIError as exc:
+            if len(reports) == 1 or is_database_outage(exc):
+                raise
+            log.warning("a batch of %d results was refused; recording each alone", len(reports))
+        errors: list[ChronosError | None] = []
+        for report in reports:
+            try:
+                [error] = await self._finish_together(account_id, [report])
+            except DBAPIError as exc:
+                if is_database_outage(exc):
+                    raise
+                error = UnrecordableResult(
+                    "the database refused this result", details={"reason": type(exc).__name__}
+                )
+            errors.append(error)
+        return errors
+
+    async def _finish_together(
+        self, account_id: str | None, reports: Sequence[Report]
+    ) -> list[ChronosError | None]:
         now = self.clock.now()
         errors: list[ChronosError | None] = []
         async with self.db.transaction() as conn:

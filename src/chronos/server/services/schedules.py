@@ -53,12 +53,19 @@ class ScheduleFilter:
 
 class ScheduleService:
     def __init__(
-        self, db: Database, clock: Clock, notifier: Notifier, *, max_payload_bytes: int
+        self,
+        db: Database,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        max_payload_bytes: int,
+        max_push_timeout: float | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.notifier = notifier
         self.max_payload_bytes = max_payload_bytes
+        self.max_push_timeout = max_push_timeout
 
     def parse(self, data: Any) -> ScheduleSpec:
         """A schedule configuration from JSON-like data, validated and normalised."""
@@ -66,7 +73,11 @@ class ScheduleService:
             body = ScheduleIn.model_validate(data)
         except ValidationError as exc:
             raise ValidationFailed("invalid schedule", details=validation_details(exc)) from exc
-        return normalize_schedule(body, max_payload_bytes=self.max_payload_bytes)
+        return normalize_schedule(
+            body,
+            max_payload_bytes=self.max_payload_bytes,
+            max_push_timeout=self.max_push_timeout,
+        )
 
     async def create(self, account_id: str, spec: ScheduleSpec) -> ScheduleView:
         """A new schedule; a taken name is a conflict (the store's ``UniqueViolation``)."""

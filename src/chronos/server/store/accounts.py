@@ -10,7 +10,8 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server.domain.rows import AccountRow, ApiKeyRow
+from chronos.server.domain.rows import AccountRow, ApiKeyRow, KeyHolder
+from chronos.server.domain.states import KeyScope
 from chronos.server.ids import new_id
 from chronos.server.store.signing import signing_secret_create
 from chronos.server.store.tables import accounts, api_keys
@@ -44,7 +45,13 @@ async def account_create(conn: AsyncConnection, name: str, now: datetime) -> Acc
 
 
 async def api_key_create(
-    conn: AsyncConnection, account_id: str, name: str, now: datetime, plaintext: str | None = None
+    conn: AsyncConnection,
+    account_id: str,
+    name: str,
+    now: datetime,
+    plaintext: str | None = None,
+    *,
+    scope: KeyScope = KeyScope.ADMIN,
 ) -> tuple[ApiKeyRow, str]:
     """Store a key; return its row and the plaintext, which is never stored."""
     plaintext = plaintext or generate_key()
@@ -55,8 +62,10 @@ async def api_key_create(
         "prefix": plaintext[:10],
         "key_hash": hash_key(plaintext),
         "created_at": now,
+        "scope": scope.value,
+        "last_used_at": None,
     }
-    await conn.execute(sa.insert(api_keys).values(row))
+    await conn.execute(sa.insert(api_keys).values(**row))
     return row, plaintext
 
 
@@ -74,10 +83,21 @@ async def api_key_delete(conn: AsyncConnection, account_id: str, key_id: str) ->
     return result.rowcount == 1
 
 
-async def api_key_authenticate(conn: AsyncConnection, plaintext: str) -> str | None:
-    """The account id the key belongs to, or None."""
-    return (
+async def api_key_authenticate(conn: AsyncConnection, plaintext: str) -> KeyHolder | None:
+    """Who the key speaks for (its id, account and scope), or None."""
+    row = (
         await conn.execute(
-            sa.select(api_keys.c.account_id).where(api_keys.c.key_hash == hash_key(plaintext))
+            sa.select(
+                api_keys.c.id.label("key_id"),
+                api_keys.c.account_id,
+                api_keys.c.scope,
+                api_keys.c.last_used_at,
+            ).where(api_keys.c.key_hash == hash_key(plaintext))
         )
-    ).scalar_one_or_none()
+    ).first()
+    return cast(KeyHolder, dict(row._mapping)) if row else None
+
+
+async def api_key_touch(conn: AsyncConnection, key_id: str, now: datetime) -> None:
+    """Record that the key was used at ``now``."""
+    await conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))

@@ -53,7 +53,7 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         else:
             kwargs.update(connect_args={"timeout": 30})
-        engine = create_async_engine(async_url, **kwargs)
+        engine = create_async_engine(async_url, hide_parameters=True, **kwargs)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
         return cls(engine, url)

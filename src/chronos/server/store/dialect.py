@@ -31,9 +31,7 @@ def tag_filter(conn: AsyncConnection, column: Any, tags: dict[str, str]) -> Any:
     entries = sa.func.json_each(column).table_valued("key", "value").alias("tag")
     return sa.and_(
         *(
-            sa.exists()
-            .select_from(entries)
-            .where(entries.c.key == key, entries.c.value == value)
+            sa.exists().select_from(entries).where(entries.c.key == key, entries.c.value == value)
             for key, value in tags.items()
         )
     )

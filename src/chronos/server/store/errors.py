@@ -6,6 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """A lost or refused database connection (as opposed to a bug or a refused value)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or "shutting down" in str(exc) or "connection" in str(exc)
+    )
+
 
 class StoreError(Exception):
     """A store operation that could not be done as asked."""

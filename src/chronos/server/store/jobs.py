@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import JobMoved, JobOutcome, JobRow
 from chronos.server.domain.states import (
+    ATTEMPT_OUTCOMES,
     CANCELABLE,
     FINAL_JOB_STATUSES,
     IN_FLIGHT_JOB_STATUSES,
     JOB_INITIAL_STATUSES,
-    JOB_TRANSITIONS,
     RETRYABLE_BY_USER,
     DeliveryType,
     IllegalTransition,
@@ -271,8 +271,8 @@ async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[JobOutcome]) 
     if not outcomes:
         return
     for outcome in outcomes:
-        if JobStatus(outcome["status"]) not in JOB_TRANSITIONS[JobStatus.RUNNING]:
-            raise IllegalTransition(f"a running job cannot become {outcome['status']}")
+        if JobStatus(outcome["status"]) not in ATTEMPT_OUTCOMES:
+            raise IllegalTransition(f"an attempt cannot leave its job {outcome['status']}")
     await conn.execute(
         sa.update(jobs)
         .where(jobs.c.id == sa.bindparam("b_id"), jobs.c.status == JobStatus.RUNNING.value)

@@ -19,6 +19,7 @@ from chronos.server.domain.states import (
     ExecutionStatus,
     JobStatus,
     JobTrigger,
+    KeyScope,
     ScheduleState,
     SigningSecretStatus,
     check_in,
@@ -66,7 +67,11 @@ api_keys = sa.Table(
     # SHA-256 of the whole key. Keys are 190 random bits, so a fast hash is enough.
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False, server_default=KeyScope.ADMIN.value),
+    # Updated at most once a minute, so that a busy key costs no write per request.
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
     sa.Index(None, "account_id"),
+    sa.CheckConstraint(check_in("scope", KeyScope), name="scope"),
 )
 
 signing_secrets = sa.Table(

@@ -1,0 +1,172 @@
+"""The request guard: what is checked before any route sees a request.
+
+In order, so that a stranger can make Chronos do as little as possible:
+
+1. a URL holding a NUL character is refused (400): no database can store it;
+2. a request with a body to ``/v1/…`` must carry a valid API key *before* its body is read
+   (401 without reading it), and the account it names is handed on to the route;
+3. the body is counted as it streams in and refused (413) as soon as it passes the limit,
+   whether or not it declared a ``Content-Length``;
+4. a JSON body holding a value that could not be stored and read back — ``NaN``, ``1e400``,
+   a lone surrogate, a NUL character, nesting deeper than 64 levels — is refused (422), so
+   nothing is stored that cannot be read back (``domain/jsonsafe.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chronos.server.domain import jsonsafe
+from chronos.server.domain.rows import KeyHolder
+from chronos.server.domain.states import KeyScope
+from chronos.server.store.errors import is_database_outage
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def bearer_token(headers: Headers) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+MISSING_KEY = "missing API key: send 'Authorization: Bearer chrns_…'"
+WORKER_PATHS = "/v1/worker/"
+
+
+def scope_refusal(holder: KeyHolder, path: str) -> str | None:
+    """Why this key may not call ``path``, or None if it may."""
+    if holder["scope"] == KeyScope.WORKER and not path.startswith(WORKER_PATHS):
+        return "a worker key may only claim jobs, send heartbeats and report results"
+    return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = await self._check(scope, receive)
+        if isinstance(refusal, JSONResponse):
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, refusal or receive, send)
+
+    async def _check(self, scope: Scope, receive: Receive) -> JSONResponse | Receive | None:
+        """A response refusing the request, a ``receive`` replaying its body, or None."""
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return error_response(400, "bad_request", "NUL characters are not allowed in URLs")
+        if scope["method"] not in BODY_METHODS:
+            return None
+        headers = Headers(scope=scope)
+        if scope["path"].startswith("/v1/"):
+            refused = await self._authenticate(scope, headers)
+            if refused is not None:
+                return refused
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return self._too_large()
+        try:
+            body = await self._read_body(receive)
+        except _TooLarge:
+            return self._too_large()
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if body and (content_type == "application/json" or content_type.endswith("+json")):
+            found = _json_problem(body)
+            if found is not None:
+                return error_response(422, "validation_error", found)
+        return _replay(body, receive)
+
+    async def _authenticate(self, scope: Scope, headers: Headers) -> JSONResponse | None:
+        token = bearer_token(headers)
+        if token is None:
+            return error_response(401, "unauthorized", MISSING_KEY)
+        runtime = scope["app"].state.runtime
+        try:
+            holder = await runtime.accounts.authenticate(token)
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            return error_response(
+                503, "database_unavailable", "the database is unreachable; retry shortly"
+            )
+        if holder is None:
+            return error_response(401, "unauthorized", "invalid API key")
+        refused = scope_refusal(holder, scope["path"])
+        if refused is not None:
+            return error_response(403, "forbidden", refused)
+        scope.setdefault("state", {})["key_holder"] = holder
+        return None
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _too_large(self) -> JSONResponse:
+        message = f"request body is larger than {self.limit} bytes"
+        response = error_response(413, "payload_too_large", message)
+        # The rest of the body is not read: the connection cannot be reused.
+        response.headers["Connection"] = "close"
+        return response
+
+
+def _json_problem(body: bytes) -> str | None:
+    try:
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        if "is not allowed" in str(exc):
+            return "NaN and infinite numbers are not allowed"
+        return None  # not JSON at all: the route answers invalid_json
+    except RecursionError:
+        return f"JSON nested deeper than {jsonsafe.MAX_DEPTH} levels"
+    return jsonsafe.problem(value)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
