@@ -123,3 +123,11 @@ async def test_a_500_tells_the_client_the_connection_closes(runtime, account, mo
     assert response.json()["error"]["code"] == "internal_error"
     assert response.headers["connection"] == "close"
     assert "a bug" not in response.text
+
+
+async def test_ready_answers_503_while_the_node_shuts_down(client, runtime):
+    assert (await client.get("/ready")).status_code == 200
+    runtime.notifier.shutting_down.set()
+    response = await client.get("/ready")
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "not_ready")
+    assert "shutting down" in response.json()["error"]["message"]

@@ -24,7 +24,7 @@ from chronos.server.engine.push import (
 )
 from chronos.server.engine.targets import refusal_reason
 from chronos.server.errors import ValidationFailed
-from chronos.server.schemas import check_push_timeout
+from chronos.server.normalize import check_push_timeout
 from chronos.server.store.tables import jobs
 from tests.helpers import get_job, list_jobs
 

@@ -21,7 +21,8 @@ from chronos.server.domain.jobs import job_from_spec
 from chronos.server.domain.rows import ClaimedJob, JobRow, ScheduleRow
 from chronos.server.domain.schedules import new_schedule
 from chronos.server.ids import new_id
-from chronos.server.schemas import JobIn, ScheduleIn, normalize_job, normalize_schedule
+from chronos.server.normalize import normalize_job, normalize_schedule
+from chronos.server.schemas import JobIn, ScheduleIn
 from chronos.server.store import claims
 from chronos.server.store import jobs as job_store
 from chronos.server.store.accounts import account_create

@@ -29,8 +29,9 @@ from chronos.server.domain.states import (
     JobStatus,
 )
 from chronos.server.ids import new_id
+from chronos.server.normalize import normalize_job
 from chronos.server.notifier import Notifier
-from chronos.server.schemas import JobIn, normalize_job
+from chronos.server.schemas import JobIn
 from chronos.server.services.executions import ExecutionService, Report
 from chronos.server.store import accounts as account_store
 from chronos.server.store import claims

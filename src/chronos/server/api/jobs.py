@@ -16,8 +16,9 @@ from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.rows import JobSpec
 from chronos.server.domain.states import JobStatus
 from chronos.server.errors import ChronosError
+from chronos.server.normalize import normalize_job
 from chronos.server.runtime import Runtime
-from chronos.server.schemas import JobIn, normalize_job
+from chronos.server.schemas import JobIn
 from chronos.server.services.jobs import JobFilter
 
 router = APIRouter(tags=["jobs"], route_class=SafeRoute)

@@ -46,6 +46,11 @@ async def prometheus_metrics(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.get("/ready", response_model=None)
 async def ready(runtime: RuntimeDep) -> dict[str, str] | JSONResponse:
+    if runtime.notifier.shutting_down.is_set():
+        return JSONResponse(
+            {"error": {"code": "not_ready", "message": "this node is shutting down"}},
+            status_code=503,
+        )
     failing = runtime.supervisor.failing()
     if failing:
         names = ", ".join(sorted(failing))

@@ -14,7 +14,8 @@ from chronos.server.api.presenters import job_out, page_out, schedule_out, sched
 from chronos.server.api.responses import SafeJSONResponse, SafeRoute
 from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import iso
-from chronos.server.schemas import ScheduleIn, normalize_schedule
+from chronos.server.normalize import normalize_schedule
+from chronos.server.schemas import ScheduleIn
 from chronos.server.services.schedules import ScheduleFilter, ScheduleView
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=SafeRoute)

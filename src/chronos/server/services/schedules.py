@@ -25,8 +25,9 @@ from chronos.server.domain.jobs import admitted_status, job_from_schedule
 from chronos.server.domain.rows import JobRow, ScheduleRow, ScheduleSpec, ScheduleVersionRow
 from chronos.server.domain.states import JobTrigger, ScheduleState
 from chronos.server.errors import NotFound, ValidationFailed
+from chronos.server.normalize import normalize_schedule
 from chronos.server.notifier import Notifier
-from chronos.server.schemas import ScheduleIn, normalize_schedule, validation_details
+from chronos.server.schemas import ScheduleIn, validation_details
 from chronos.server.store import jobs as job_store
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database

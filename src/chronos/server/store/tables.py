@@ -96,7 +96,7 @@ schedules = sa.Table(
     # Denormalised from ``spec`` so lists can filter on them.
     sa.Column("handler", sa.String(200), nullable=True),
     sa.Column("tags", JSONType, nullable=False),
-    # The whole normalised configuration; see chronos.server.schemas.ScheduleSpec.
+    # The whole normalised configuration; see chronos.server.domain.rows.ScheduleSpec.
     sa.Column("spec", JSONType, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("next_run_at", UTCDateTime(), nullable=True),

@@ -1,0 +1,315 @@
+"""Normalisation: a valid request body becomes the canonical form the store keeps.
+
+The ``normalize_*`` functions resolve aliases (``schedule``, ``retry_policy.max_attempts``,
+``webhook``, duration strings), apply the defaults, and raise typed 4xx errors for
+combinations that can never work (``schemas.py`` has already checked shapes and types).
+
+    spec = normalize_schedule(ScheduleIn.model_validate(body), max_payload_bytes=256 * 1024)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from chronos.server.domain.durations import CANONICAL_UNITS, parse_duration, parse_unit_value
+from chronos.server.domain.jobs import success_code_ranges
+from chronos.server.domain.rows import (
+    Delivery,
+    HttpTarget,
+    IntervalData,
+    JobOptionsData,
+    JobSpec,
+    RetryPolicyData,
+    ScheduleSpec,
+)
+from chronos.server.domain.timing import CronTrigger, TimingError, iso, load_timezone, parse_every
+from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFailed
+from chronos.server.schemas import (
+    DEFAULT_MAX_RETRIES,
+    DeliveryIn,
+    HttpTargetIn,
+    JobIn,
+    JobOptions,
+    RetryPolicyIn,
+    ScheduleIn,
+    validation_details,
+)
+
+ID_LIKE = re.compile(r"(acc|key|sec|sch|job|exe)_[0-9a-z]{26}")
+
+# A lease shorter than this could expire before a worker's first heartbeat.
+MIN_TIMEOUT = 1.0
+# Headers Chronos sets itself (or that only the HTTP client may set).
+RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def check_payload_size(payload: Any, limit: int) -> None:
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"payload is {size} bytes; the limit is {limit} bytes",
+            details={"size": size, "limit": limit},
+        )
+
+
+def _retry_settings(options: JobOptions) -> tuple[int, RetryPolicyData]:
+    policy = options.retry_policy or RetryPolicyIn()
+    max_retries = options.max_retries
+    if policy.max_attempts is not None:
+        from_attempts = policy.max_attempts - 1
+        if max_retries is not None and max_retries != from_attempts:
+            raise ValidationFailed(
+                "max_retries and retry_policy.max_attempts disagree: give one of them",
+                details={"max_retries": max_retries, "max_attempts": policy.max_attempts},
+            )
+        max_retries = from_attempts
+    if policy.initial_interval <= 0:
+        raise ValidationFailed("retry_policy.initial_interval must be more than 0 seconds")
+    return (
+        DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+        {
+            "initial_interval": policy.initial_interval,
+            "multiplier": policy.multiplier,
+            "max_interval": max(policy.max_interval, policy.initial_interval),
+        },
+    )
+
+
+def _success_codes(codes: list[int | str] | None) -> list[str]:
+    """The canonical form kept in a spec: ``["204", "200-299"]`` (valid input again)."""
+    try:
+        ranges = success_code_ranges(codes if codes is not None else ["200-299"])
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    return [str(low) if low == high else f"{low}-{high}" for low, high in ranges]
+
+
+def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpTarget:
+    # The dispatcher's own request builder judges the target: what passes here can be sent.
+    from chronos.server.engine.push import InvalidTarget, check_push_target
+
+    try:
+        parsed = urlsplit(target.url)
+        hostname = parsed.hostname
+    except ValueError:  # e.g. "http://[::1/": not a URL at all
+        parsed, hostname = None, None
+    if parsed is None or parsed.scheme not in ("http", "https") or not hostname:
+        raise ValidationFailed(
+            f"push url must be an absolute http(s) URL, got {target.url!r}",
+            code="invalid_url",
+            details={"field": "url"},
+        )
+    for name in target.headers:
+        lowered = name.lower()
+        if not _HEADER_NAME.match(name):
+            raise ValidationFailed(f"invalid header name {name!r}")
+        if lowered in RESERVED_HEADERS or lowered.startswith("x-chronos-"):
+            raise ValidationFailed(f"header {name!r} is set by Chronos and cannot be configured")
+    try:
+        check_push_target(target.method, target.url, target.headers)
+    except InvalidTarget as exc:
+        raise ValidationFailed(
+            str(exc),
+            code="invalid_url" if exc.field == "url" else "validation_error",
+            details={"field": exc.field},
+        ) from exc
+    if target.body is not None and len(target.body.encode()) > max_body_bytes:
+        raise PayloadTooLarge(f"push body is larger than {max_body_bytes} bytes")
+    return {
+        "url": target.url,
+        "method": target.method,
+        "headers": dict(target.headers),
+        "body": target.body,
+        "success_codes": _success_codes(target.success_codes),
+    }
+
+
+def _push_duration_text(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit} ({seconds:g}s)"
+    return f"{seconds:g}s"
+
+
+def check_push_timeout(timeout: float, delivery: Delivery, limit: float) -> None:
+    """A push job's ``timeout`` holds a delivery slot that long: at most ``limit`` seconds
+    (``CHRONOS_PUSH_MAX_TIMEOUT``). Pull jobs are not bounded here."""
+    if delivery["type"] == "push" and timeout > limit:
+        raise ValidationFailed(
+            f"timeout is {_push_duration_text(timeout)}; a push job may wait at most "
+            f"{_push_duration_text(limit)} for its endpoint (CHRONOS_PUSH_MAX_TIMEOUT)",
+            details={"field": "timeout", "timeout": timeout, "limit": limit},
+        )
+
+
+def _delivery(options: JobOptions, max_payload_bytes: int) -> Delivery:
+    delivery = options.delivery
+    if options.webhook is not None:
+        if delivery is not None:
+            raise ValidationFailed("give delivery or webhook, not both")
+        try:
+            target = HttpTargetIn.model_validate(options.webhook)
+        except ValidationError as exc:
+            raise ValidationFailed("invalid webhook", details=validation_details(exc)) from exc
+        delivery = DeliveryIn(type="push", http=target)
+    if delivery is not None and delivery.type == "push":
+        if delivery.http is None:
+            raise ValidationFailed("push delivery needs delivery.http with at least a url")
+        http = normalize_http_target(delivery.http, max_body_bytes=max_payload_bytes)
+        return {"type": "push", "http": http}
+    if delivery is not None and delivery.http is not None:
+        raise ValidationFailed("delivery.http is only for push delivery")
+    if not options.handler:
+        raise ValidationFailed(
+            "handler is required for pull delivery", details={"field": "handler"}
+        )
+    return {"type": "pull"}
+
+
+def _common(
+    options: JobOptions, max_payload_bytes: int, max_push_timeout: float | None
+) -> JobOptionsData:
+    check_payload_size(options.payload, max_payload_bytes)
+    if options.timeout < MIN_TIMEOUT:
+        raise ValidationFailed(
+            f"timeout must be at least {MIN_TIMEOUT:g} second", details={"field": "timeout"}
+        )
+    max_retries, retry_policy = _retry_settings(options)
+    delivery = _delivery(options, max_payload_bytes)
+    if max_push_timeout is not None:
+        check_push_timeout(options.timeout, delivery, max_push_timeout)
+    return {
+        "handler": options.handler,
+        "payload": options.payload,
+        "delivery": delivery,
+        "timeout": options.timeout,
+        "max_retries": max_retries,
+        "retry_policy": retry_policy,
+        "tags": dict(options.tags),
+    }
+
+
+def _interval(value: dict[str, Any] | int | str) -> IntervalData:
+    try:
+        if isinstance(value, dict):
+            number, unit = parse_unit_value(value)
+        else:
+            seconds = parse_duration(value)
+            if not seconds.is_integer():
+                raise ValueError("an interval must be a whole number of seconds")
+            number, unit = int(seconds), "second"
+            for name in ("week", "day", "hour", "minute"):
+                if number and number % CANONICAL_UNITS[name] == 0:
+                    number, unit = number // CANONICAL_UNITS[name], name
+                    break
+    except ValueError as exc:
+        raise InvalidSchedule(f"invalid interval: {exc}") from exc
+    if number <= 0:
+        raise InvalidSchedule("interval must be at least 1 second", details={"interval": value})
+    return {"value": number, "unit": unit}
+
+
+def normalize_schedule(
+    body: ScheduleIn, *, max_payload_bytes: int, max_push_timeout: float | None = None
+) -> ScheduleSpec:
+    """The canonical ``spec`` of a schedule; raises a typed 4xx error if it cannot work."""
+    if ID_LIKE.fullmatch(body.name):
+        # PUT /v1/schedules/{name} and GET /v1/schedules/{id or name} must never be ambiguous.
+        raise ValidationFailed(
+            "a schedule name cannot look like a Chronos id (sch_ and 26 letters or digits)",
+            details={"field": "name", "name": body.name},
+        )
+    if "/" in body.name or body.name in (".", ".."):
+        # The name addresses the schedule in URLs (/v1/schedules/{name}), where these cannot be.
+        raise ValidationFailed(
+            "a schedule name cannot contain '/' or be '.' or '..'",
+            details={"field": "name", "name": body.name},
+        )
+    given = [k for k in ("cron", "interval", "schedule") if getattr(body, k) is not None]
+    if len(given) != 1:
+        raise InvalidSchedule(
+            "give exactly one of cron, interval or schedule"
+            + (f" (got {', '.join(given)})" if given else ""),
+        )
+    cron: str | None = None
+    interval: IntervalData | None = None
+    if body.schedule is not None:
+        every = parse_every(body.schedule)
+        if every is not None:
+            interval = _interval(every)
+        else:
+            cron = body.schedule
+    elif body.cron is not None:
+        cron = body.cron
+    else:
+        assert body.interval is not None
+        interval = _interval(body.interval)
+
+    try:
+        load_timezone(body.timezone)
+        if cron is not None:
+            cron = CronTrigger.parse(cron, body.timezone).expression
+    except TimingError as exc:
+        raise InvalidSchedule(str(exc)) from exc
+
+    start_at, end_at = _aware(body.start_at), _aware(body.end_at)
+    if start_at and end_at and end_at <= start_at:
+        raise InvalidSchedule("end_at must be after start_at")
+
+    spec: ScheduleSpec = {
+        "name": body.name,
+        "description": body.description,
+        **_common(body, max_payload_bytes, max_push_timeout),
+        "cron": cron,
+        "interval": interval,
+        "timezone": body.timezone,
+        "start_at": iso(start_at),
+        "end_at": iso(end_at),
+        "concurrency": body.concurrency,
+        "misfire_policy": body.misfire_policy,
+        "catchup_window": body.catchup_window,
+        "enabled": body.enabled,
+    }
+    return spec
+
+
+def normalize_job(
+    body: JobIn, *, max_payload_bytes: int, max_push_timeout: float | None = None
+) -> JobSpec:
+    """The canonical form of a one-off job; when it runs is decided at creation time."""
+    common = _common(body, max_payload_bytes, max_push_timeout)
+    if body.delay is not None and body.scheduled_for is not None:
+        raise ValidationFailed("give delay or scheduled_for, not both")
+    delay: float | None = None
+    if body.delay is not None:
+        try:
+            unit_value = parse_unit_value(body.delay) if isinstance(body.delay, dict) else None
+            delay = (
+                unit_value[0] * CANONICAL_UNITS[unit_value[1]]
+                if unit_value
+                else parse_duration(body.delay)
+            )
+        except ValueError as exc:
+            raise ValidationFailed(f"invalid delay: {exc}", details={"field": "delay"}) from exc
+        if delay < 0:
+            raise ValidationFailed("delay must not be negative")
+    return {
+        **common,
+        "name": body.name,
+        "idempotency_key": body.idempotency_key,
+        "delay": delay,
+        "scheduled_for": _aware(body.scheduled_for),
+    }
