@@ -4,12 +4,26 @@ nothing."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import httpx
 import pytest
+import sqlalchemy as sa
 
 from chronos.server.app import create_app
-from tests.helpers import create_schedule
+from chronos.server.engine.dispatcher import Dispatcher
+from chronos.server.serve import quiet_chatty_loggers
+from tests.helpers import (
+    claim_one,
+    create_api_key,
+    create_job,
+    create_schedule,
+    report,
+    run_admission,
+    run_lease_rescuer,
+    run_scheduler,
+)
 
 SCHEDULE = {"name": "s", "handler": "h", "cron": "0 * * * *"}
 
@@ -106,8 +120,6 @@ async def test_too_many_tag_filters_are_a_400_not_a_503(client):
 
 
 async def test_a_500_tells_the_client_the_connection_closes(runtime, account, monkeypatch):
-    import httpx
-
     async def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("a bug")
 
@@ -131,3 +143,77 @@ async def test_ready_answers_503_while_the_node_shuts_down(client, runtime):
     response = await client.get("/ready")
     assert (response.status_code, response.json()["error"]["code"]) == (503, "not_ready")
     assert "shutting down" in response.json()["error"]["message"]
+
+
+async def test_state_changes_are_logged_one_line_each_with_ids(client, runtime, clock, caplog):
+    caplog.set_level(logging.INFO, logger="chronos.events")
+    first = await create_job(client, handler="h", max_retries=1)
+    job = await claim_one(client, ["h"])
+    await report(client, job["execution_id"], "failed", error={"type": "boom", "message": "x"})
+    clock.advance(seconds=5)
+    await run_admission(runtime)
+    again = await claim_one(client, ["h"])
+    clock.advance(seconds=60)
+    await run_lease_rescuer(runtime)
+    lines = [r.getMessage() for r in caplog.records if r.name == "chronos.events"]
+    assert lines[0].startswith(f"claimed {first['id']} execution={job['execution_id']} attempt=1")
+    assert lines[1].startswith(f"finished {first['id']} execution={job['execution_id']}")
+    assert "failed error=boom: x; retry at " in lines[1]
+    assert lines[2].startswith(f"claimed {first['id']} execution={again['execution_id']}")
+    assert lines[3].startswith(f"finished {first['id']} execution={again['execution_id']}")
+    assert "timeout error=timeout:" in lines[3] and lines[3].endswith("the job failed")
+
+
+async def test_a_slot_skipped_by_the_concurrency_policy_shows_on_its_schedule(
+    client, runtime, clock, caplog
+):
+    caplog.set_level(logging.INFO, logger="chronos.events")
+    schedule = await create_schedule(client, name="busy", handler="nobody", cron="* * * * *")
+    clock.advance(seconds=60)
+    await run_scheduler(runtime)
+    clock.advance(seconds=60)
+    await run_scheduler(runtime)  # the first job is still ready: nobody runs "nobody"
+    seen = (await client.get(f"/v1/schedules/{schedule['id']}")).json()
+    assert seen["last_status"] == "skipped"
+    lines = [r.getMessage() for r in caplog.records if r.name == "chronos.events"]
+    assert [line.split()[0] for line in lines] == ["fired", "skipped"]
+    assert f"schedule={schedule['id']}" in lines[1]
+
+
+async def test_no_key_secret_or_push_header_reaches_the_log(client, runtime, caplog, monkeypatch):
+    """Everything Chronos logs, at DEBUG, while keys are made and used, secrets rotated, push
+    jobs with credentials created, refused and failed, and a database error happens."""
+    caplog.set_level(logging.DEBUG)
+    quiet_chatty_loggers()  # as chronos serve does
+    key = (await create_api_key(client, "secret-keeper"))["key"]
+    await client.get("/v1/jobs", headers={"Authorization": f"Bearer {key}"})
+    await client.get("/v1/jobs", headers={"Authorization": "Bearer chrns_wrong_guess"})
+    secrets = (await client.post("/v1/signing-secrets/rotate")).json()["data"]
+    header_value = "Bearer push-credential-4f8a"
+    push = {
+        "handler": None,
+        "delivery": {
+            "type": "push",
+            "http": {"url": "http://127.0.0.1:9/hook", "headers": {"Authorization": header_value}},
+        },
+    }
+    await create_job(client, **push)
+    dispatcher = Dispatcher(runtime.db, runtime.clock, runtime.notifier, concurrency=2)
+    try:
+        await dispatcher.run_once()
+        await dispatcher.wait_idle()
+    finally:
+        await dispatcher.close()
+
+    async def failing_find(*_: object, **__: object) -> object:
+        async with runtime.db.transaction() as conn:  # an SQL error carrying the header value
+            await conn.execute(
+                sa.text("SELECT * FROM no_such_table WHERE x = :v"), {"v": header_value}
+            )
+        return None
+
+    monkeypatch.setattr(runtime.jobs, "find", failing_find)
+    assert (await client.get("/v1/jobs")).status_code in (500, 503)
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    for secret in [key, "chrns_wrong_guess", header_value, *(s["secret"] for s in secrets)]:
+        assert secret not in logged, f"{secret[:12]}… reached the log"

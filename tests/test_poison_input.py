@@ -7,6 +7,7 @@ only after the body was read, and a push endpoint answering with a NUL byte.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -231,3 +232,30 @@ async def test_schedules_with_poison_cannot_be_created_by_put_or_patch(client):
         assert response.status_code == 422, (method, response.text)
     assert [s["name"] for s in (await client.get("/v1/schedules")).json()["data"]] == ["s"]
     assert (await client.get("/v1/schedules/s")).status_code == httpx.codes.OK
+
+
+async def test_a_body_that_stalls_is_refused_with_a_408(runtime, account):
+    import dataclasses
+
+    from chronos.server.app import create_app
+
+    runtime.settings = dataclasses.replace(runtime.settings, body_read_timeout_seconds=0.2)
+    never = asyncio.Event()
+
+    async def stalling() -> AsyncIterator[bytes]:
+        yield b'{"handler": "h", "payload": "'
+        await never.wait()  # the client stops sending: slowloris
+        yield b'"}'
+
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://chronos.test",
+        headers={"Authorization": f"Bearer {account['key']}"},
+    ) as http:
+        response = await http.post(
+            "/v1/jobs", content=stalling(), headers={"Content-Type": "application/json"}
+        )
+    assert (response.status_code, response.json()["error"]["code"]) == (408, "request_timeout")
+    assert response.headers["connection"] == "close"
+    assert await count_jobs(runtime) == 0

@@ -880,3 +880,54 @@ async def test_notify_send_reaches_another_connections_listener(postgres_url: st
         await listener.close()
         await sender.close()
     assert received == ['{"n": 1}', '{"n": 2}']
+
+
+# --- push fairness: the accounts waiting, and claims for one account -----------------------------
+
+
+async def test_job_queued_accounts_lists_accounts_with_queued_jobs_longest_waiting_first(
+    db: Database,
+    pull_job: RowFactory,
+    push_job: RowFactory,
+    clock: FakeClock,
+    account_id: str,
+    other_account_id: str,
+):
+    now = clock.now()
+    running = push_job(run_at=now - 9 * S)  # claimed below: no longer waiting
+    await insert(db, running)
+    async with db.transaction() as conn:
+        await claims.job_claim_queued(conn, limit=1, node_id="n", now=now, lease_margin=0)
+    mine = [push_job(run_at=now - 1 * S), push_job(run_at=now - 5 * S), push_job(run_at=now)]
+    theirs = push_job(account_id=other_account_id, run_at=now - 3 * S)
+    not_queued = [push_job(status="pending", run_at=now - 9 * S), pull_job(run_at=now - 9 * S)]
+    await insert(db, *mine, theirs, *not_queued)
+    async with db.read() as conn:
+        waiting = await claims.job_queued_accounts(conn, limit=10)
+        first = await claims.job_queued_accounts(conn, limit=1)
+    assert waiting == [
+        claims.QueuedAccount(account_id, 3, now - 5 * S),
+        claims.QueuedAccount(other_account_id, 1, now - 3 * S),
+    ]
+    assert first == waiting[:1]
+    assert await statuses(db, running) == ["running"]
+
+
+async def test_job_queued_accounts_is_empty_without_queued_jobs(db: Database):
+    async with db.read() as conn:
+        assert await claims.job_queued_accounts(conn, limit=10) == []
+
+
+async def test_job_claim_queued_for_one_account_leaves_the_others_queued(
+    db: Database, push_job: RowFactory, clock: FakeClock, other_account_id: str
+):
+    now = clock.now()
+    mine = push_job(run_at=now - 2 * S)
+    theirs = [push_job(account_id=other_account_id, run_at=now - n * S) for n in (1, 0)]
+    await insert(db, mine, *theirs)
+    async with db.transaction() as conn:
+        claimed = await claims.job_claim_queued(
+            conn, limit=10, node_id="n", now=now, lease_margin=0, account_id=other_account_id
+        )
+    assert ids(claimed) == ids(theirs)
+    assert await statuses(db, mine, *theirs) == ["queued", "running", "running"]

@@ -18,10 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chronos import __version__
 from chronos.errors import ChronosError
-from chronos.server.api import jobs, keys, ops, schedules, signing, worker
+from chronos.server.api import jobs, keys, openapi, ops, schedules, signing, worker
 from chronos.server.api.deps import require_json_body
 from chronos.server.api.guard import RequestGuard, error_response
-from chronos.server.errors import from_store_error
+from chronos.server.errors import RateLimited, from_store_error
 from chronos.server.runtime import Runtime
 from chronos.server.schemas import error_details
 from chronos.server.store.errors import StoreError
@@ -64,15 +64,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     if "api" in runtime.settings.roles:
         for module in (keys, signing, schedules, jobs, worker):
             app.include_router(module.router)
-    app.add_middleware(RequestGuard, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        limit=runtime.settings.max_body_bytes,
+        read_timeout=runtime.settings.body_read_timeout_seconds,
+    )
     _install_error_handlers(app)
+    openapi.install(app)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ChronosError)
     async def chronos_error(_: Request, exc: ChronosError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.status)
+        response = JSONResponse(exc.to_body(), status_code=exc.status)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:

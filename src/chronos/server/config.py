@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -50,6 +51,41 @@ def parse_metrics_max_handlers(text: str) -> int:
     return value
 
 
+def parse_rate(text: str) -> float | None:
+    """``CHRONOS_RATE_LIMIT``: requests a second per key ("50", "50/s"), or empty for none."""
+    text = text.strip().lower().removesuffix("/s")
+    if not text or text in ("0", "off", "none"):
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError("CHRONOS_RATE_LIMIT takes requests a second per key, e.g. 50")
+    return rate
+
+
+def parse_positive_int(name: str, text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"{name} takes a whole number, at least 1")
+    return int(text)
+
+
+def parse_push_account_concurrency(text: str) -> int:
+    """A whole number >= 1; empty means 0, the default (half of the push slots)."""
+    if not text.strip():
+        return 0
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"CHRONOS_PUSH_ACCOUNT_CONCURRENCY must be a whole number >= 1, not {text!r}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -63,6 +99,10 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     # Push requests in flight at once on this node.
     push_concurrency: int = 100
+    # Push requests of one account in flight at once on this node (its fair share of the
+    # slots). 0, the default: half of ``push_concurrency``, at least 1. It applies even to
+    # an account alone on the node: a single-tenant deployment sets it to ``push_concurrency``.
+    push_account_concurrency: int = 0
     # Also refuse loopback and private addresses as push targets.
     push_block_private: bool = False
     # The longest ``timeout`` a push job or schedule may ask for (a request holds a slot).
@@ -84,6 +124,12 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # Handlers named in the ``handler`` label of the queue gauges; the rest become "_other".
     metrics_max_handlers: int = 100
+    # Requests a second each API key may make on this node (None: no limit).
+    rate_limit_per_second: float | None = None
+    # Claim long-polls one API key may hold open at once on this node.
+    max_long_polls_per_key: int = 100
+    # Longest pause between two chunks of a request body before the request is refused (408).
+    body_read_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -97,6 +143,9 @@ class Settings:
             "max_payload_bytes": int(env.get("CHRONOS_MAX_PAYLOAD_BYTES", 256 * 1024)),
             "log_level": env.get("CHRONOS_LOG_LEVEL", "info"),
             "push_concurrency": int(env.get("CHRONOS_PUSH_CONCURRENCY", "100")),
+            "push_account_concurrency": parse_push_account_concurrency(
+                env.get("CHRONOS_PUSH_ACCOUNT_CONCURRENCY", "")
+            ),
             "retention_seconds": parse_duration(env.get("CHRONOS_RETENTION", "7d")),
             "push_block_private": env.get("CHRONOS_PUSH_BLOCK_PRIVATE", "").lower()
             in ("1", "true", "yes", "on"),
@@ -109,6 +158,16 @@ class Settings:
             "metrics_max_handlers": parse_metrics_max_handlers(
                 env.get("CHRONOS_METRICS_MAX_HANDLERS", "100")
             ),
+            "rate_limit_per_second": parse_rate(env.get("CHRONOS_RATE_LIMIT", "")),
+            "body_read_timeout_seconds": env_duration("CHRONOS_BODY_READ_TIMEOUT", "30s"),
+            "max_long_polls_per_key": parse_positive_int(
+                "CHRONOS_MAX_LONG_POLLS_PER_KEY", env.get("CHRONOS_MAX_LONG_POLLS_PER_KEY", "100")
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if self.push_account_concurrency <= 0:
+            default = max(1, self.push_concurrency // 2)
+            object.__setattr__(self, "push_account_concurrency", default)

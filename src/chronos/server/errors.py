@@ -57,6 +57,16 @@ class InvalidState(ChronosError):
     code, status = "invalid_state", 409
 
 
+class RateLimited(ChronosError):
+    """Too many requests; ``retry_after`` seconds say when to try again."""
+
+    code, status = "rate_limited", 429
+
+    def __init__(self, message: str, *, retry_after: int, details: object = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(ChronosError):
     code, status = "payload_too_large", 413
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from chronos.server.api.limits import LongPollLimiter, RateLimiter
 from chronos.server.clock import Clock, SystemClock
 from chronos.server.config import Settings
 from chronos.server.engine.admission import AdmissionService
@@ -56,6 +57,10 @@ class Runtime:
         self.bootstrap_key: str | None = None
         self.bridge: PgBridge | None = None
         self.accounts = AccountService(self.db, self.clock)
+        self.rate_limiter = (
+            RateLimiter(settings.rate_limit_per_second) if settings.rate_limit_per_second else None
+        )
+        self.long_polls = LongPollLimiter(settings.max_long_polls_per_key)
         self.jobs = JobService(self.db, self.clock, self.notifier)
         self.schedules = ScheduleService(
             self.db,
@@ -91,6 +96,7 @@ class Runtime:
                     self.clock,
                     self.notifier,
                     concurrency=self.settings.push_concurrency,
+                    account_concurrency=self.settings.push_account_concurrency,
                     block_private=self.settings.push_block_private,
                 )
             )

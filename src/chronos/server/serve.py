@@ -88,8 +88,13 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    quiet_chatty_loggers()
+
+
+def quiet_chatty_loggers() -> None:
+    """Libraries whose DEBUG lines would carry secrets: at DEBUG, aiosqlite logs every
+    statement with its parameters (key hashes, payloads, push headers)."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # At DEBUG, aiosqlite logs every statement with its parameters (keys' hashes, payloads).
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 

@@ -37,10 +37,20 @@ async def authenticate(request: Request, runtime: RuntimeDep) -> str:
     refused = scope_refusal(holder, request.url.path)
     if refused is not None:
         raise Forbidden(refused)
+    if runtime.rate_limiter is not None:
+        runtime.rate_limiter.check(holder["key_id"])
+    request.scope.setdefault("state", {})["key_holder"] = holder
     return holder["account_id"]
 
 
+def key_holder(request: Request) -> KeyHolder:
+    """The key of an authenticated request (declare after ``AccountId``)."""
+    holder: KeyHolder = request.scope["state"]["key_holder"]
+    return holder
+
+
 AccountId = Annotated[str, Depends(authenticate)]
+CallerKey = Annotated[KeyHolder, Depends(key_holder)]
 
 
 async def require_json_body(request: Request) -> None:

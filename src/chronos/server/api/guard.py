@@ -6,7 +6,8 @@ In order, so that a stranger can make Chronos do as little as possible:
 2. a request with a body to ``/v1/…`` must carry a valid API key *before* its body is read
    (401 without reading it), and the account it names is handed on to the route;
 3. the body is counted as it streams in and refused (413) as soon as it passes the limit,
-   whether or not it declared a ``Content-Length``;
+   whether or not it declared a ``Content-Length``; a body that stalls for longer than the read
+   timeout between two chunks is refused (408), so a slow client cannot hold a worker forever;
 4. a JSON body holding a value that could not be stored and read back — ``NaN``, ``1e400``,
    a lone surrogate, a NUL character, nesting deeper than 64 levels — is refused (422), so
    nothing is stored that cannot be read back (``domain/jsonsafe.py``).
@@ -14,6 +15,7 @@ In order, so that a stranger can make Chronos do as little as possible:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -58,14 +60,19 @@ class _TooLarge(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, read_timeout: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,6 +102,14 @@ class RequestGuard:
             body = await self._read_body(receive)
         except _TooLarge:
             return self._too_large()
+        except _TooSlow:
+            response = error_response(
+                408,
+                "request_timeout",
+                f"the request body stalled for more than {self.read_timeout:g} seconds",
+            )
+            response.headers["Connection"] = "close"
+            return response
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if body and (content_type == "application/json" or content_type.endswith("+json")):
             found = _json_problem(body)
@@ -127,7 +142,11 @@ class RequestGuard:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise _TooSlow from None
             if message["type"] != "http.request":  # the client went away
                 break
             chunk = message.get("body", b"")

@@ -6,11 +6,12 @@ Thin: each route parses its input, calls one ``ExecutionService`` method and pre
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from chronos.server.api.deps import AccountId, RuntimeDep
+from chronos.server.api.deps import AccountId, CallerKey, RuntimeDep
 from chronos.server.api.presenters import claimed_job_out
 from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.jobs import Result
@@ -24,17 +25,20 @@ router = APIRouter(prefix="/v1/worker", tags=["worker"], route_class=SafeRoute)
 
 @router.post("/jobs/claim")
 async def claim_jobs(
-    body: ClaimIn, request: Request, account_id: AccountId, runtime: RuntimeDep
+    body: ClaimIn, request: Request, account_id: AccountId, key: CallerKey, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    """Return claimable jobs at once, or hold the request until one appears or the wait ends."""
-    claimed = await runtime.executions.claim(
-        account_id,
-        body.handlers,
-        limit=body.limit,
-        worker_id=body.worker_id,
-        wait_seconds=body.wait_seconds,
-        disconnected=request.is_disconnected,
-    )
+    """Return claimable jobs at once, or hold the request until one appears or the wait ends.
+    A key may hold ``CHRONOS_MAX_LONG_POLLS_PER_KEY`` waiting claims at once (429 beyond)."""
+    waiting = runtime.long_polls.slot(key["key_id"]) if body.wait_seconds > 0 else nullcontext()
+    with waiting:
+        claimed = await runtime.executions.claim(
+            account_id,
+            body.handlers,
+            limit=body.limit,
+            worker_id=body.worker_id,
+            wait_seconds=body.wait_seconds,
+            disconnected=request.is_disconnected,
+        )
     return {"jobs": [claimed_job_out(job) for job in claimed]}
 
 

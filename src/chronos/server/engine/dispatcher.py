@@ -6,6 +6,15 @@ slot, never the others. When a request ends, its outcome is recorded in one tran
 the same retry rules as a worker's result. If the node dies mid-request, the execution's lease
 (the job's timeout plus a margin) expires and the lease rescuer retries the job.
 
+Slots are shared fairly between accounts. An account has at most
+``CHRONOS_PUSH_ACCOUNT_CONCURRENCY`` requests in flight on a node (by default half of the
+slots), so a slow endpoint of one account cannot take every slot. Each round lists the accounts
+with queued jobs (``store/claims.py``) and deals the free slots among them one at a time,
+round-robin, the account served longest ago first (then the one whose oldest job has waited
+longest), each up to what it may still have in flight: one account's backlog never sits in front
+of another account's job. The cap applies even to an account alone on the node; a single-tenant
+deployment raises it to ``CHRONOS_PUSH_CONCURRENCY``.
+
 A canceled job's request is aborted: at once when the cancel happens on this node, and within
 a round (≤ 1 s) when it happens elsewhere.
 
@@ -21,6 +30,8 @@ import asyncio
 import functools
 import logging
 import socket
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -47,6 +58,9 @@ log = logging.getLogger("chronos.dispatcher")
 # (or a stalled database) lets the lease run out.
 LEASE_MARGIN_SECONDS = 10.0
 CLAIM_BATCH = 100
+# Accounts with queued jobs looked at per round, those waiting longest. At most ``concurrency``
+# of them can be at their cap on this node, so the list always holds accounts it can serve.
+ACCOUNTS_PER_ROUND = 1000
 CONNECTIONS_PER_CLIENT = 16
 CANCEL_CHECK_SECONDS = 1.0
 
@@ -64,6 +78,23 @@ class DispatchRound:
     started: int = 0
     aborted: int = 0
     free_slots: int = 0
+    accounts: int = 0  # accounts that got requests started
+    more: bool = False  # stopped at a batch limit, not for want of jobs or slots
+
+
+def share_slots(wants: Sequence[tuple[str, int]], slots: int) -> dict[str, int]:
+    """Deal ``slots`` one at a time, round-robin in the order given, to accounts that each want
+    up to a number of them: every account gets one before any gets two. Accounts given nothing
+    are left out."""
+    wanted = dict(wants)
+    granted: dict[str, int] = {}
+    active = [account for account, want in wants if want > 0]
+    while slots > 0 and active:
+        for account in active[:slots]:
+            granted[account] = granted.get(account, 0) + 1
+        slots -= min(slots, len(active))
+        active = [account for account in active if granted.get(account, 0) < wanted[account]]
+    return granted
 
 
 class Dispatcher(Service):
@@ -76,6 +107,7 @@ class Dispatcher(Service):
         notifier: Notifier,
         *,
         concurrency: int = 100,
+        account_concurrency: int | None = None,
         block_private: bool = False,
         client: httpx.AsyncClient | None = None,
     ) -> None:
@@ -84,6 +116,9 @@ class Dispatcher(Service):
         self.notifier = notifier
         self.executions = ExecutionService(db, clock, notifier)
         self.concurrency = concurrency
+        # Requests in flight per account; None: no cap below ``concurrency`` (the node's
+        # settings give half of it, see ``Settings.push_account_concurrency``).
+        self.account_concurrency = max(1, min(concurrency, account_concurrency or concurrency))
         self.node_id = f"dispatcher:{socket.gethostname()}:{new_id('node')[-8:]}"
         # httpcore scans every pooled connection on each request, so one pool of hundreds of
         # connections costs more CPU than the requests; several small pools do not.
@@ -103,6 +138,12 @@ class Dispatcher(Service):
         )
         self._next_client = 0
         self.in_flight: dict[str, asyncio.Task[None]] = {}
+        # The account of each job in flight, and how many each account has in flight.
+        self._account_of: dict[str, str] = {}
+        self.in_flight_by_account: Counter[str] = Counter()
+        # The round in which each account waiting last got a request started (round-robin).
+        self._served: dict[str, int] = {}
+        self._rounds = 0
         # The execution of each job in flight (released if it has not finished at shutdown).
         self._executions: dict[str, str] = {}
         # Shutting down: claim nothing more (see ``drain``).
@@ -110,6 +151,8 @@ class Dispatcher(Service):
         self._claiming = asyncio.Lock()
         self._finished_draining = 0
         self.refill_at = max(1, min(CLAIM_BATCH, concurrency) // 4)
+        # Likewise per account: an account near its cap waits until a few of its requests end.
+        self.account_refill_at = max(1, min(CLAIM_BATCH, self.account_concurrency) // 4)
         self._cancel_checked_at = 0.0
         # Finished deliveries waiting to be recorded; recorded together, in one transaction.
         self._to_record: list[tuple[ClaimedJob, PushResult, int, asyncio.Future[None]]] = []
@@ -127,31 +170,75 @@ class Dispatcher(Service):
         async with self._claiming:
             if self.draining:
                 return outcome
-            now = self.clock.now()
-            async with self.db.transaction() as conn:
-                claimed = await claims.job_claim_queued(
-                    conn,
-                    limit=min(free, CLAIM_BATCH),
-                    node_id=self.node_id,
-                    now=now,
-                    lease_margin=LEASE_MARGIN_SECONDS,
-                )
-                secrets = await signing_store.signing_secrets_for_accounts(
-                    conn, (job["account_id"] for job in claimed)
-                )
+            slots = min(self.concurrency - len(self.in_flight), CLAIM_BATCH)
+            # Read outside the claiming transaction: on SQLite that one holds the only writer
+            # lock, and with no account to serve (the idle case) it is not opened at all. A
+            # list that is stale by the claim only makes a claim return fewer jobs.
+            async with self.db.read() as conn:
+                waiting = await claims.job_queued_accounts(conn, limit=ACCOUNTS_PER_ROUND)
+            shares = share_slots(self._round_robin(waiting), slots)
+            claimed: list[ClaimedJob] = []
+            secrets: dict[str, list[str]] = {}
+            if shares:
+                now = self.clock.now()
+                async with self.db.transaction() as conn:
+                    for account_id, share in shares.items():  # one short statement each
+                        claimed += await claims.job_claim_queued(
+                            conn,
+                            limit=share,
+                            node_id=self.node_id,
+                            now=now,
+                            lease_margin=LEASE_MARGIN_SECONDS,
+                            account_id=account_id,
+                        )
+                    secrets = await signing_store.signing_secrets_for_accounts(
+                        conn, {job["account_id"] for job in claimed}
+                    )
+            self._rounds += 1
             for job in claimed:
-                task = asyncio.create_task(
-                    self._deliver(job, secrets.get(job["account_id"], [])),
-                    name=f"chronos:push:{job['id']}",
-                )
-                self.in_flight[job["id"]] = task
-                self._executions[job["id"]] = job["execution_id"]
-                task.add_done_callback(functools.partial(self._done, job["id"]))
+                self._start(job, secrets.get(job["account_id"], []))
+                self._served[job["account_id"]] = self._rounds
         outcome.started = len(claimed)
+        outcome.accounts = len({job["account_id"] for job in claimed})
+        # Stopped at a batch limit with slots still free (more of them than one batch holds,
+        # or more accounts waiting than one round looks at): go again at once.
+        outcome.more = (
+            bool(claimed)
+            and len(self.in_flight) < self.concurrency
+            and (len(claimed) == slots or len(waiting) == ACCOUNTS_PER_ROUND)
+        )
         return outcome
 
+    def _round_robin(self, waiting: list[claims.QueuedAccount]) -> list[tuple[str, int]]:
+        """The accounts waiting, in the order slots are dealt to them, each with how many
+        requests it may start now: the one served longest ago first (never served counts as
+        longest), then the one whose oldest job has waited longest.
+
+        An account takes no more than it has queued, nor than its cap allows; an account with
+        requests in flight waits until ``account_refill_at`` of its slots are free, so that a
+        busy account is claimed for in batches, not once per finished request.
+        """
+        served = {a.account_id: self._served.get(a.account_id, 0) for a in waiting}
+        self._served = {account: at for account, at in served.items() if at}  # forget the rest
+        wants = []
+        for account in sorted(waiting, key=lambda a: served[a.account_id]):  # stable: then age
+            busy = self.in_flight_by_account[account.account_id]
+            allowance = self.account_concurrency - busy
+            if busy and allowance < self.account_refill_at:
+                continue
+            wants.append((account.account_id, min(allowance, account.queued)))
+        return wants
+
+    def _start(self, job: ClaimedJob, secrets: list[str]) -> None:
+        task = asyncio.create_task(self._deliver(job, secrets), name=f"chronos:push:{job['id']}")
+        self.in_flight[job["id"]] = task
+        self._executions[job["id"]] = job["execution_id"]
+        self._account_of[job["id"]] = job["account_id"]
+        self.in_flight_by_account[job["account_id"]] += 1
+        task.add_done_callback(functools.partial(self._done, job["id"]))
+
     def has_more(self, result: DispatchRound) -> bool:
-        return result.started > 0 and result.started >= min(result.free_slots, CLAIM_BATCH)
+        return result.more
 
     async def wait_idle(self) -> None:
         """Wait until every request started so far has been sent and recorded (for tests)."""
@@ -210,7 +297,19 @@ class Dispatcher(Service):
     def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job_id, None)
         self._executions.pop(job_id, None)
-        self.wakeup.set()  # a slot is free: there may be queued jobs waiting for it
+        busy = 0
+        if (account_id := self._account_of.pop(job_id, None)) is not None:
+            self.in_flight_by_account[account_id] -= 1
+            if (busy := self.in_flight_by_account[account_id]) <= 0:
+                del self.in_flight_by_account[account_id]
+        # Wake up when a round could start something: the node's free slots just reached the
+        # refill mark (accounts may be waiting for slots), or there are enough of them and this
+        # account has room for a batch (it may have more queued). Not on every finished
+        # request: an account at its cap would then cost a round of queries per request.
+        free = self.concurrency - len(self.in_flight)
+        room = self.account_concurrency - busy
+        if free == self.refill_at or (free > self.refill_at and room >= self.account_refill_at):
+            self.wakeup.set()
 
     def _abort(self, job_id: str) -> None:
         task = self.in_flight.get(job_id)

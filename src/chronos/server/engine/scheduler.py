@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chronos.server import metrics
+from chronos.server import events, metrics
 from chronos.server.clock import Clock
 from chronos.server.domain.rows import JobRow, ScheduleRow
 from chronos.server.domain.schedules import plan
@@ -78,6 +78,14 @@ class Scheduler(Service):
                 )
             admitted = await admit_fired(conn, fired, now)
             await schedule_store.schedule_advance_many(conn, advances)
+            # A slot skipped by the concurrency policy shows on its schedule (last_status), so
+            # a schedule stuck behind a job nobody runs does not go unnoticed.
+            skipped = {
+                job["schedule_id"]: JobStatus.SKIPPED.value
+                for job in admitted.jobs
+                if job["status"] == JobStatus.SKIPPED and job["schedule_id"]
+            }
+            await schedule_store.schedule_set_last_status_many(conn, skipped)
         outcome.jobs = admitted.jobs
         for job_id in admitted.canceled:
             self.notifier.job_canceled(job_id)
@@ -86,6 +94,7 @@ class Scheduler(Service):
         outcome.fired = sum(1 for j in admitted_jobs if j["status"] not in not_run)
         outcome.skipped = len(admitted_jobs) - outcome.fired
         self.notifier.jobs_ready_many(admitted_jobs)
+        events.jobs_fired(admitted_jobs)
         metrics.SLOTS_FIRED.inc(outcome.fired)
         metrics.SLOTS_SKIPPED.inc(outcome.skipped)
         metrics.SLOTS_MISSED.inc(outcome.missed)

@@ -19,18 +19,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.errors import ChronosError
-from chronos.server import metrics
+from chronos.server import events, metrics
 from chronos.server.clock import Clock
 from chronos.server.domain.jobs import Ending, Result, job_outcome, normalize_error
 from chronos.server.domain.jsonsafe import storable, storable_text
-from chronos.server.domain.rows import ClaimedJob, ExecutionEnd, LockedExecution
+from chronos.server.domain.rows import ClaimedJob, ExecutionEnd, JobOutcome, LockedExecution
 from chronos.server.domain.states import ExecutionStatus, JobStatus
 from chronos.server.errors import ExecutionNotRunning, NotFound, UnrecordableResult
 from chronos.server.notifier import Notifier
@@ -68,6 +68,8 @@ class Finished:
     retries_scheduled: int = 0
     completed: int = 0
     failed: int = 0
+    endings: list[Ending] = field(default_factory=list)
+    outcomes: list[JobOutcome] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -119,6 +121,7 @@ async def finish_executions(
     await execution_store.execution_finish_many(conn, ends)
     outcomes = [job_outcome(e, now) for e in endings]
     await job_store.job_apply_outcomes(conn, outcomes)
+    finished.endings, finished.outcomes = endings, outcomes
     last_status: dict[str, str] = {}
     for ending, outcome in zip(endings, outcomes, strict=True):
         metrics.EXECUTIONS_FINISHED.labels(ending.result.status.value).inc()
@@ -190,6 +193,7 @@ class ExecutionService:
                     )
                 if claimed:
                     metrics.JOBS_CLAIMED.inc(len(claimed))
+                    events.jobs_claimed(claimed, worker_id)
                     return claimed
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -291,5 +295,7 @@ class ExecutionService:
         return Heartbeat(state["lease_expires_at"], bool(state["cancel_requested"]))
 
     def _announce(self, finished: Finished) -> None:
+        """After the commit: wake-ups and event lines."""
+        events.executions_finished(finished.endings, finished.outcomes)
         if finished.retries_scheduled:
             self.notifier.pending_changed()

@@ -5,12 +5,17 @@ UPDATE SKIP LOCKED)`` on PostgreSQL (so concurrent claimers never block each oth
 same job), then one execution row per job claimed, with its lease. Both go through the partial
 indexes ``ix_jobs_claimable`` and ``ix_jobs_queued``, so the cost follows the claimable jobs,
 not the table.
+
+The dispatcher shares its delivery slots between accounts: it lists the accounts with queued
+jobs (:func:`job_queued_accounts`, one aggregate over the queued jobs), then claims for each
+account on its own (``job_claim_queued(account_id=…)``). A window function would do it in one
+statement, but PostgreSQL refuses ``FOR UPDATE`` beside one.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -108,10 +113,43 @@ async def job_claim_ready(
     )
 
 
+class QueuedAccount(NamedTuple):
+    """An account with push jobs waiting for the dispatcher."""
+
+    account_id: str
+    queued: int  # how many of its jobs are queued
+    oldest_run_at: datetime  # the earliest ``run_at`` among them
+
+
+async def job_queued_accounts(conn: AsyncConnection, *, limit: int) -> list[QueuedAccount]:
+    """The accounts with queued push jobs, the one whose oldest job has waited longest first
+    (then by id), at most ``limit`` of them.
+
+    One ``GROUP BY`` over the queued jobs: it reads every queued row, so its cost follows the
+    queued backlog (not the table); the dispatcher runs it once per claiming round.
+    """
+    oldest = sa.func.min(jobs.c.run_at)
+    rows = await conn.execute(
+        sa.select(jobs.c.account_id, sa.func.count(), oldest)
+        .where(jobs.c.status == JobStatus.QUEUED.value)
+        .group_by(jobs.c.account_id)
+        .order_by(oldest, jobs.c.account_id)
+        .limit(limit)
+    )
+    return [QueuedAccount(account_id, queued, run_at) for account_id, queued, run_at in rows]
+
+
 async def job_claim_queued(
-    conn: AsyncConnection, *, limit: int, node_id: str, now: datetime, lease_margin: float
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    node_id: str,
+    now: datetime,
+    lease_margin: float,
+    account_id: str | None = None,
 ) -> list[ClaimedJob]:
-    """Claim up to ``limit`` queued push jobs for this node's dispatcher.
+    """Claim up to ``limit`` queued push jobs for this node's dispatcher, the oldest first: of
+    every account, or of ``account_id`` only.
 
     The lease is the job's timeout plus ``lease_margin``: the request itself is bounded by the
     timeout, so only a dead node lets a lease expire.
@@ -119,7 +157,7 @@ async def job_claim_queued(
     return await _claim(
         conn,
         JobStatus.QUEUED,
-        [],
+        [] if account_id is None else [jobs.c.account_id == account_id],
         limit=limit,
         worker_id=node_id,
         now=now,
