@@ -29,6 +29,7 @@ from chronos.server.store import accounts as account_store
 from chronos.server.store.db import Database
 from chronos.server.store.migrate import migrate
 from chronos.server.store.tables import metadata
+from tests.endpoint import Endpoint, start_endpoint
 
 PG_SERVER_URL = os.environ.get("CHRONOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -170,3 +171,12 @@ async def other_client(
         headers={"Authorization": f"Bearer {key}"},
     ) as http:
         yield http
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[Endpoint]:
+    """A real HTTP endpoint on loopback for push tests (``tests/endpoint.py``)."""
+    server_endpoint, server, task = await start_endpoint()
+    yield server_endpoint
+    server.should_exit = True
+    await task

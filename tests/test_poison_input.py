@@ -19,7 +19,6 @@ from starlette.responses import Response
 
 from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.store.tables import jobs
-from tests.endpoint import Endpoint, start_endpoint
 from tests.helpers import claim_one, create_job, create_schedule, report
 
 SCHEDULE = {"name": "s", "handler": "h", "cron": "* * * * *"}
@@ -183,14 +182,6 @@ async def test_one_unreadable_row_does_not_break_a_list_or_another_jobs_claim(cl
     by_id = {j["id"]: j for j in claimed.json()["jobs"]}
     assert set(by_id) == {bad["id"], good["id"]}
     assert by_id[good["id"]]["payload"] == {"ok": True}
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[Endpoint]:
-    server_endpoint, server, task = await start_endpoint()
-    yield server_endpoint
-    server.should_exit = True
-    await task
 
 
 async def test_a_push_answer_holding_nul_bytes_cannot_sink_other_accounts_results(

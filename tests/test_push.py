@@ -14,7 +14,6 @@ from starlette.responses import Response
 
 from chronos.server.engine.dispatcher import Dispatcher
 from chronos.webhooks import InvalidSignature, verify
-from tests.endpoint import Endpoint, start_endpoint
 from tests.helpers import (
     create_job,
     create_schedule,
@@ -25,14 +24,6 @@ from tests.helpers import (
     run_scheduler,
     wait_until,
 )
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[Endpoint]:
-    server_endpoint, server, task = await start_endpoint()
-    yield server_endpoint
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture

@@ -21,18 +21,9 @@ from starlette.responses import Response
 from chronos.server.config import Settings
 from chronos.server.engine.dispatcher import Dispatcher, share_slots
 from chronos.server.store import accounts as account_store
-from tests.endpoint import Endpoint, start_endpoint
 from tests.helpers import create_job, expect, get_job, wait_until
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[Endpoint]:
-    server_endpoint, server, task = await start_endpoint()
-    yield server_endpoint
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture
