@@ -136,7 +136,7 @@ async def job_queued_accounts(conn: AsyncConnection, *, limit: int) -> list[Queu
         .order_by(oldest, jobs.c.account_id)
         .limit(limit)
     )
-    return [QueuedAccount(account_id, queued, run_at) for account_id, queued, run_at in rows]
+    return [QueuedAccount(str(row[0]), int(row[1]), row[2]) for row in rows]
 
 
 async def job_claim_queued(

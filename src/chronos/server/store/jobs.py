@@ -294,7 +294,7 @@ async def job_status_counts(conn: AsyncConnection, account_id: str) -> dict[str,
         .where(jobs.c.account_id == account_id)
         .group_by(jobs.c.status)
     )
-    return {status: count for status, count in rows}
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
 async def job_delete_finished_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:

@@ -234,6 +234,7 @@ async def schedule_success_rates(
         .group_by(ranked.c.schedule_id, ranked.c.status)
     )
     counts: dict[str, dict[str, int]] = {}
-    for schedule_id, status, count in rows:
+    for row in rows:
+        schedule_id, status, count = str(row[0]), str(row[1]), int(row[2])
         counts.setdefault(schedule_id, {"completed": 0, "failed": 0})[status] = count
     return counts
