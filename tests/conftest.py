@@ -21,7 +21,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from chronos.server.app import create_app
 from chronos.server.clock import FakeClock
 from chronos.server.config import Settings
 from chronos.server.runtime import Runtime
@@ -30,6 +29,7 @@ from chronos.server.store.db import Database
 from chronos.server.store.migrate import migrate
 from chronos.server.store.tables import metadata
 from tests.endpoint import Endpoint, start_endpoint
+from tests.helpers import api_client
 
 PG_SERVER_URL = os.environ.get("CHRONOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -147,13 +147,7 @@ async def account(runtime: Runtime, clock: FakeClock) -> dict[str, Any]:
 @pytest.fixture
 async def client(runtime: Runtime, account: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client bound to the app in-process, authenticated as ``account``."""
-    app = create_app(runtime)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://chronos.test",
-        headers={"Authorization": f"Bearer {account['key']}"},
-    ) as http:
+    async with api_client(runtime, account["key"]) as http:
         yield http
 
 

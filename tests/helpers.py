@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import sqlalchemy as sa
 
+from chronos.server.app import create_app
 from chronos.server.engine.admission import AdmissionRound, AdmissionService
+from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer, RescueRound
 from chronos.server.engine.scheduler import Scheduler, SchedulerRound
 from chronos.server.store.tables import jobs
@@ -38,6 +41,20 @@ Json = dict[str, Any]
 def at(text: str) -> datetime:
     """The instant an API timestamp (``2026-03-01T12:00:00Z``) stands for."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@asynccontextmanager
+async def api_client(
+    runtime: Runtime, key: str, *, raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of a fresh app for ``runtime``, in-process, authenticated with ``key``."""
+    transport = httpx.ASGITransport(
+        app=create_app(runtime), raise_app_exceptions=raise_app_exceptions
+    )
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://chronos.test", headers=bearer(key)
+    ) as http:
+        yield http
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -143,6 +160,16 @@ async def report(
 
 
 # --- the engine ---------------------------------------------------------------------------------
+
+
+async def run_dispatcher(runtime: Runtime, *, concurrency: int = 10) -> None:
+    """One dispatcher round on ``runtime``: claim what is queued, send it, record the results."""
+    dispatcher = Dispatcher(runtime.db, runtime.clock, runtime.notifier, concurrency=concurrency)
+    try:
+        await dispatcher.run_once()
+        await dispatcher.wait_idle()
+    finally:
+        await dispatcher.close()
 
 
 async def run_scheduler(runtime: Runtime) -> SchedulerRound:

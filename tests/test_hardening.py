@@ -7,20 +7,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from chronos.server.app import create_app
-from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.serve import quiet_chatty_loggers
 from tests.helpers import (
+    api_client,
     claim_one,
     create_api_key,
     create_job,
     create_schedule,
     report,
     run_admission,
+    run_dispatcher,
     run_lease_rescuer,
     run_scheduler,
 )
@@ -124,12 +123,7 @@ async def test_a_500_tells_the_client_the_connection_closes(runtime, account, mo
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(runtime.jobs, "find", broken)
-    transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://chronos.test",
-        headers={"Authorization": f"Bearer {account['key']}"},
-    ) as http:
+    async with api_client(runtime, account["key"], raise_app_exceptions=False) as http:
         response = await http.get("/v1/jobs")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
@@ -198,12 +192,7 @@ async def test_no_key_secret_or_push_header_reaches_the_log(client, runtime, cap
         },
     }
     await create_job(client, **push)
-    dispatcher = Dispatcher(runtime.db, runtime.clock, runtime.notifier, concurrency=2)
-    try:
-        await dispatcher.run_once()
-        await dispatcher.wait_idle()
-    finally:
-        await dispatcher.close()
+    await run_dispatcher(runtime, concurrency=2)
 
     async def failing_find(*_: object, **__: object) -> object:
         async with runtime.db.transaction() as conn:  # an SQL error carrying the header value

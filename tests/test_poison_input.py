@@ -17,9 +17,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.responses import Response
 
-from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.store.tables import jobs
-from tests.helpers import claim_one, create_job, create_schedule, report
+from tests.helpers import api_client, claim_one, create_job, create_schedule, report, run_dispatcher
 
 SCHEDULE = {"name": "s", "handler": "h", "cron": "* * * * *"}
 
@@ -198,12 +197,7 @@ async def test_a_push_answer_holding_nul_bytes_cannot_sink_other_accounts_result
     theirs = await create_job(
         other_client, handler=None, delivery={"type": "push", "http": {"url": endpoint.url("/ok")}}
     )
-    dispatcher = Dispatcher(runtime.db, runtime.clock, runtime.notifier, concurrency=10)
-    try:
-        await dispatcher.run_once()
-        await dispatcher.wait_idle()
-    finally:
-        await dispatcher.close()
+    await run_dispatcher(runtime)
     assert (await other_client.get(f"/v1/jobs/{theirs['id']}")).json()["status"] == "completed"
     mine_now = (await client.get(f"/v1/jobs/{mine['id']}")).json()
     assert mine_now["status"] == "pending"  # a 500 is retried
@@ -228,8 +222,6 @@ async def test_schedules_with_poison_cannot_be_created_by_put_or_patch(client):
 async def test_a_body_that_stalls_is_refused_with_a_408(runtime, account):
     import dataclasses
 
-    from chronos.server.app import create_app
-
     runtime.settings = dataclasses.replace(runtime.settings, body_read_timeout_seconds=0.2)
     never = asyncio.Event()
 
@@ -238,12 +230,7 @@ async def test_a_body_that_stalls_is_refused_with_a_408(runtime, account):
         await never.wait()  # the client stops sending: slowloris
         yield b'"}'
 
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://chronos.test",
-        headers={"Authorization": f"Bearer {account['key']}"},
-    ) as http:
+    async with api_client(runtime, account["key"]) as http:
         response = await http.post(
             "/v1/jobs", content=stalling(), headers={"Content-Type": "application/json"}
         )

@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tests.e2e.server import ChronosServer
-from tests.endpoint import Endpoint, free_port
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    """The loopback endpoint, served from its own thread so the test itself can block."""
-    target = Endpoint(free_port())
-    server = uvicorn.Server(
-        uvicorn.Config(
-            target, host="127.0.0.1", port=target.port, log_level="error", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    yield target
-    server.should_exit = True
-    thread.join(10)
 
 
 def test_push_in_flight_at_sigkill_is_retried_after_restart(

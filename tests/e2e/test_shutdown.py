@@ -10,17 +10,15 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tests.e2e.server import ChronosServer
-from tests.endpoint import Endpoint, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -106,23 +104,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/shutdown.db"
     return request.getfixturevalue("pg_database")
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    """The loopback push endpoint, served from its own thread so the test itself can block."""
-    target = Endpoint(free_port())
-    server = uvicorn.Server(
-        uvicorn.Config(
-            target, host="127.0.0.1", port=target.port, log_level="error", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, "the test endpoint did not start")
-    yield target
-    server.should_exit = True
-    thread.join(10)
 
 
 def test_sigterm_answers_open_long_polls_at_once_and_exits_0(database_url, servers, tmp_path):

@@ -29,6 +29,7 @@ from chronos.server.domain.rows import (
     ScheduleSpec,
 )
 from chronos.server.domain.timing import CronTrigger, TimingError, iso, load_timezone, parse_every
+from chronos.server.engine.push import InvalidTarget, check_push_target
 from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFailed
 from chronos.server.schemas import (
     DEFAULT_MAX_RETRIES,
@@ -98,9 +99,8 @@ def _success_codes(codes: list[int | str] | None) -> list[str]:
 
 
 def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpTarget:
-    # The dispatcher's own request builder judges the target: what passes here can be sent.
-    from chronos.server.engine.push import InvalidTarget, check_push_target
-
+    # The dispatcher's own request builder judges the target (check_push_target): what passes
+    # here can be sent.
     try:
         parsed = urlsplit(target.url)
         hostname = parsed.hostname
