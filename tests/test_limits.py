@@ -69,3 +69,12 @@ async def test_a_key_may_hold_only_so_many_waiting_claims(client, runtime):
     assert runtime.long_polls._open == {}  # the slot was given back
     again = long_poll(client, wait_seconds=0.05)
     assert (await again).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["CHRONOS_BODY_READ_TIMEOUT", "CHRONOS_KEEP_ALIVE"])
+def test_a_zero_read_timeout_is_refused_at_start(monkeypatch, name):
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(ValueError, match=f"{name}: must be more than 0 seconds"):
+        Settings.from_env()
+    monkeypatch.setenv(name, "2s")
+    assert Settings.from_env() is not None

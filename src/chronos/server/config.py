@@ -25,12 +25,16 @@ def parse_log_format(text: str) -> str:
     return value
 
 
-def env_duration(name: str, default: str) -> float:
-    """A duration from the environment (``"30s"``, ``"2m"``, plain seconds), named on error."""
+def env_duration(name: str, default: str, *, positive: bool = False) -> float:
+    """A duration from the environment (``"30s"``, ``"2m"``, plain seconds), named on error;
+    ``positive``: zero is refused too (a timeout of nothing would refuse every request)."""
     try:
-        return parse_duration(os.environ.get(name, default))
+        seconds = parse_duration(os.environ.get(name, default))
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
+    if positive and seconds <= 0:
+        raise ValueError(f"{name}: must be more than 0 seconds")
+    return seconds
 
 
 def parse_roles(text: str) -> frozenset[str]:
@@ -151,7 +155,7 @@ class Settings:
             in ("1", "true", "yes", "on"),
             "push_max_timeout_seconds": parse_duration(env.get("CHRONOS_PUSH_MAX_TIMEOUT", "1h")),
             "shutdown_grace_seconds": env_duration("CHRONOS_SHUTDOWN_GRACE", "30s"),
-            "keep_alive_seconds": env_duration("CHRONOS_KEEP_ALIVE", "5s"),
+            "keep_alive_seconds": env_duration("CHRONOS_KEEP_ALIVE", "5s", positive=True),
             "log_format": parse_log_format(env.get("CHRONOS_LOG_FORMAT", "text")),
             "access_log": env.get("CHRONOS_ACCESS_LOG", "").strip().lower() in _TRUE,
             "metrics_token": env.get("CHRONOS_METRICS_TOKEN", "").strip() or None,
@@ -159,7 +163,9 @@ class Settings:
                 env.get("CHRONOS_METRICS_MAX_HANDLERS", "100")
             ),
             "rate_limit_per_second": parse_rate(env.get("CHRONOS_RATE_LIMIT", "")),
-            "body_read_timeout_seconds": env_duration("CHRONOS_BODY_READ_TIMEOUT", "30s"),
+            "body_read_timeout_seconds": env_duration(
+                "CHRONOS_BODY_READ_TIMEOUT", "30s", positive=True
+            ),
             "max_long_polls_per_key": parse_positive_int(
                 "CHRONOS_MAX_LONG_POLLS_PER_KEY", env.get("CHRONOS_MAX_LONG_POLLS_PER_KEY", "100")
             ),
