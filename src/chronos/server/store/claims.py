@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chronos.server.domain.rows import ClaimedJob
 from chronos.server.domain.states import ExecutionStatus, IllegalTransition, JobStatus, sources_of
 from chronos.server.ids import new_id
-from chronos.server.store.dialect import skip_locked
+from chronos.server.store.dialect import is_postgres, skip_locked, unnest
 from chronos.server.store.tables import executions, jobs
 
 CLAIM_COLUMNS = (
@@ -43,6 +43,21 @@ CLAIM_COLUMNS = (
     jobs.c.max_retries,
     jobs.c.created_at,
 )
+
+# The columns of a claim's new execution rows, with their types for the batch arrays.
+_START_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
+    column: executions.c[column].type
+    for column in (
+        "id",
+        "job_id",
+        "account_id",
+        "attempt",
+        "status",
+        "started_at",
+        "worker_id",
+        "lease_expires_at",
+    )
+}
 
 
 async def _claim(
@@ -92,7 +107,15 @@ async def _claim(
                 "lease_expires_at": job["lease_expires_at"],
             }
         )
-    await conn.execute(sa.insert(executions), execution_rows)
+    if is_postgres(conn):
+        started = unnest("started", _START_COLUMNS, execution_rows)
+        await conn.execute(
+            sa.insert(executions).from_select(
+                list(_START_COLUMNS), sa.select(*(started.c[c] for c in _START_COLUMNS))
+            )
+        )
+    else:
+        await conn.execute(sa.insert(executions), execution_rows)
     claimed.sort(key=lambda j: (j["run_at"], j["id"]))
     return claimed
 

@@ -14,6 +14,7 @@ process by a lock, so they queue in asyncio instead of spinning on ``busy_timeou
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -48,7 +50,7 @@ class Database:
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
         async_url = normalize_url(url)
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"echo": echo}
         if async_url.startswith("postgresql"):
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         else:
@@ -56,6 +58,8 @@ class Database:
         engine = create_async_engine(async_url, hide_parameters=True, **kwargs)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
+        else:
+            _ping_idle_connections(engine)
         return cls(engine, url)
 
     @asynccontextmanager
@@ -83,6 +87,35 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only if it sat idle for a while.
+
+    ``pool_pre_ping`` would cost a round trip on every transaction of the hot paths. A
+    connection in steady use proves itself; one idle for ``IDLE_PING_SECONDS`` may have been cut
+    (a database restart, a proxy) and is pinged, and replaced if dead. A connection that dies
+    while busy fails its transaction, and SQLAlchemy then recycles every older connection of
+    the pool.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError("a pooled connection did not answer a ping") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

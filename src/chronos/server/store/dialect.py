@@ -35,3 +35,33 @@ def tag_filter(conn: AsyncConnection, column: Any, tags: dict[str, str]) -> Any:
             for key, value in tags.items()
         )
     )
+
+
+def one_of(conn: AsyncConnection, column: Any, values: list[Any]) -> Any:
+    """``column`` is one of ``values``: ``= ANY($1)`` on PostgreSQL (one statement shape for
+    any number of values), ``IN (…)`` on SQLite."""
+    if is_postgres(conn):
+        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def unnest(
+    name: str, columns: dict[str, sa.types.TypeEngine[Any]], rows: list[dict[str, Any]]
+) -> Any:
+    """PostgreSQL: ``rows`` as a table ``name(col, …)`` built from one array parameter per
+    column, ``unnest($1::t1[], $2::t2[], …)``.
+
+    A batch update or insert joined to it is one statement of fixed shape whatever the batch
+    size: one plan, one round trip, where an executemany costs a statement per row.
+    """
+    arrays = [
+        sa.bindparam(
+            f"{name}_{column}", [row[column] for row in rows], type_=postgresql.ARRAY(type_)
+        )
+        for column, type_ in columns.items()
+    ]
+    return (
+        sa.func.unnest(*arrays)
+        .table_valued(*(sa.column(column, type_) for column, type_ in columns.items()))
+        .render_derived(name=name)
+    )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import ExecutionEnd, ExecutionRow, LockedExecution
 from chronos.server.domain.states import EXECUTION_TRANSITIONS, ExecutionStatus, IllegalTransition
-from chronos.server.store.dialect import is_postgres
+from chronos.server.store.dialect import is_postgres, one_of, unnest
 from chronos.server.store.tables import executions, jobs
 
 # What finishing an execution needs to know about it and its job.
@@ -30,6 +30,22 @@ _FINISH_COLUMNS = (
     jobs.c.max_retries,
     jobs.c.retry_policy,
 )
+
+
+# The columns an ending sets (``ExecutionEnd``), with their types for the batch arrays.
+_END_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
+    column: executions.c[column].type
+    for column in (
+        "id",
+        "status",
+        "finished_at",
+        "duration_ms",
+        "output",
+        "error",
+        "http_status",
+        "response_excerpt",
+    )
+}
 
 
 def _finish_query() -> sa.Select[Any]:
@@ -74,7 +90,7 @@ async def execution_lock_many(
     """Lock executions (and read their jobs' retry settings) before reporting results.
 
     ``account_id`` scopes the lookup to one account (None: the engine's own lookups)."""
-    query = _finish_query().where(executions.c.id.in_(execution_ids))
+    query = _finish_query().where(one_of(conn, executions.c.id, execution_ids))
     if account_id is not None:
         query = query.where(executions.c.account_id == account_id)
     rows = await conn.execute(_lock(conn, query, skip=False))
@@ -105,22 +121,26 @@ async def execution_finish_many(conn: AsyncConnection, finished: list[ExecutionE
     for end in finished:
         if ExecutionStatus(end["status"]) not in EXECUTION_TRANSITIONS[ExecutionStatus.RUNNING]:
             raise IllegalTransition(f"a running execution cannot become {end['status']}")
+    if is_postgres(conn):
+        ended = unnest("ended", _END_COLUMNS, cast(list[dict[str, Any]], finished))
+        await conn.execute(
+            sa.update(executions)
+            .where(
+                executions.c.id == ended.c.id,
+                executions.c.status == ExecutionStatus.RUNNING.value,
+            )
+            .values({column: ended.c[column] for column in _END_COLUMNS if column != "id"})
+            .values(lease_expires_at=None)
+        )
+        return
     await conn.execute(
         sa.update(executions)
         .where(
             executions.c.id == sa.bindparam("b_id"),
             executions.c.status == ExecutionStatus.RUNNING.value,
         )
-        .values(
-            status=sa.bindparam("b_status"),
-            finished_at=sa.bindparam("b_finished_at"),
-            duration_ms=sa.bindparam("b_duration_ms"),
-            output=sa.bindparam("b_output"),
-            error=sa.bindparam("b_error"),
-            http_status=sa.bindparam("b_http_status"),
-            response_excerpt=sa.bindparam("b_response_excerpt"),
-            lease_expires_at=None,
-        ),
+        .values({column: sa.bindparam(f"b_{column}") for column in _END_COLUMNS if column != "id"})
+        .values(lease_expires_at=None),
         [{f"b_{k}": v for k, v in f.items()} for f in finished],
     )
 

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import JobMoved, JobOutcome, JobRow
@@ -28,11 +27,11 @@ from chronos.server.domain.states import (
     sources_of,
     values,
 )
-from chronos.server.store.dialect import insert_for, skip_locked, tag_filter
+from chronos.server.store.dialect import insert_for, is_postgres, skip_locked, tag_filter, unnest
 from chronos.server.store.errors import UniqueViolation
 from chronos.server.store.executions import execution_cancel_running
 from chronos.server.store.pagination import page, split_page
-from chronos.server.store.tables import SCHEDULE_SLOT_PREDICATE, jobs
+from chronos.server.store.tables import IDEMPOTENCY_KEY_PREDICATE, SCHEDULE_SLOT_PREDICATE, jobs
 
 
 def _check_initial(rows: list[JobRow]) -> None:
@@ -43,15 +42,22 @@ def _check_initial(rows: list[JobRow]) -> None:
 
 async def job_insert(conn: AsyncConnection, row: JobRow) -> None:
     """Insert one job; a reused idempotency key raises :class:`UniqueViolation` and inserts
-    nothing (the rest of the transaction goes on)."""
+    nothing (the rest of the transaction goes on: ``ON CONFLICT DO NOTHING``, no savepoint)."""
     _check_initial([row])
-    try:
-        async with conn.begin_nested():
-            await conn.execute(sa.insert(jobs).values(**row))
-    except IntegrityError as exc:
-        if row["idempotency_key"] is not None:
-            raise UniqueViolation("idempotency_key", row["idempotency_key"]) from exc
-        raise
+    if row["idempotency_key"] is None:
+        await conn.execute(sa.insert(jobs).values(**row))
+        return
+    inserted = await conn.execute(
+        insert_for(conn, jobs)
+        .values(**row)
+        .on_conflict_do_nothing(
+            index_elements=["account_id", "idempotency_key"],
+            index_where=sa.text(IDEMPOTENCY_KEY_PREDICATE),
+        )
+        .returning(jobs.c.id)
+    )
+    if inserted.first() is None:
+        raise UniqueViolation("idempotency_key", row["idempotency_key"])
 
 
 async def job_insert_many(conn: AsyncConnection, rows: list[JobRow]) -> None:
@@ -263,6 +269,16 @@ async def job_retry(
     return await job_get(conn, account_id, job_id)
 
 
+# What an attempt's outcome sets on its job (``JobOutcome``; ``now`` becomes ``updated_at``).
+_OUTCOME_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
+    **{
+        column: jobs.c[column].type
+        for column in ("id", "status", "run_at", "result", "last_error", "finished_at")
+    },
+    "now": jobs.c.updated_at.type,
+}
+
+
 async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[JobOutcome]) -> None:
     """Apply finished attempts to their jobs: ``completed``, ``failed`` or back to ``pending``.
 
@@ -273,17 +289,32 @@ async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[JobOutcome]) 
     for outcome in outcomes:
         if JobStatus(outcome["status"]) not in ATTEMPT_OUTCOMES:
             raise IllegalTransition(f"an attempt cannot leave its job {outcome['status']}")
+    if is_postgres(conn):
+        outcome = unnest("outcome", _OUTCOME_COLUMNS, cast(list[dict[str, Any]], outcomes))
+        await conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == outcome.c.id, jobs.c.status == JobStatus.RUNNING.value)
+            .values(
+                {
+                    column: outcome.c[column]
+                    for column in _OUTCOME_COLUMNS
+                    if column not in ("id", "now")
+                }
+            )
+            .values(updated_at=outcome.c.now)
+        )
+        return
     await conn.execute(
         sa.update(jobs)
         .where(jobs.c.id == sa.bindparam("b_id"), jobs.c.status == JobStatus.RUNNING.value)
         .values(
-            status=sa.bindparam("b_status"),
-            run_at=sa.bindparam("b_run_at"),
-            result=sa.bindparam("b_result"),
-            last_error=sa.bindparam("b_last_error"),
-            finished_at=sa.bindparam("b_finished_at"),
-            updated_at=sa.bindparam("b_now"),
-        ),
+            {
+                column: sa.bindparam(f"b_{column}")
+                for column in _OUTCOME_COLUMNS
+                if column not in ("id", "now")
+            }
+        )
+        .values(updated_at=sa.bindparam("b_now")),
         [{f"b_{k}": v for k, v in o.items()} for o in outcomes],
     )
 

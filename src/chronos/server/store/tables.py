@@ -2,7 +2,7 @@
 
 Guarantees live in constraints, not in code:
 - ``uq_jobs_schedule_slot``: a schedule fires a slot once (partial: only ``trigger='schedule'``).
-- ``uq_schedules_account_name`` and ``uq_jobs_account_idempotency_key``.
+- ``uq_schedules_account_name`` and ``uq_jobs_idempotency_key`` (partial: keyed jobs only).
 Partial indexes fit the hot queries: due schedules, due pending jobs, claimable jobs, leases.
 Every status column has a CHECK constraint generated from its enum in ``domain/states.py``;
 ``tests/store/test_migrations.py`` fails if the migrated schema drifts from these tables.
@@ -47,6 +47,8 @@ def _where(predicate: str) -> dict[str, Any]:
 
 # The slots of ``uq_jobs_schedule_slot``; ``job_insert_fired`` names it in ON CONFLICT.
 SCHEDULE_SLOT_PREDICATE = f"trigger = '{JobTrigger.SCHEDULE}'"
+# The keyed jobs of ``uq_jobs_idempotency_key``; ``job_insert`` names it in ON CONFLICT.
+IDEMPOTENCY_KEY_PREDICATE = "idempotency_key IS NOT NULL"
 
 accounts = sa.Table(
     "accounts",
@@ -156,7 +158,6 @@ jobs = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
-    sa.UniqueConstraint("account_id", "idempotency_key"),
     sa.CheckConstraint(check_in("status", JobStatus), name="status"),
     sa.CheckConstraint(check_in("trigger", JobTrigger), name="trigger"),
     sa.CheckConstraint(check_in("delivery_type", DeliveryType), name="delivery_type"),
@@ -185,7 +186,15 @@ jobs = sa.Table(
         **_where(f"status = '{JobStatus.PENDING}'"),
     ),
     sa.Index("ix_jobs_account_listing", "account_id", "id"),
-    sa.Index("ix_jobs_schedule_listing", "schedule_id", "id"),
+    sa.Index(
+        "uq_jobs_idempotency_key",
+        "account_id",
+        "idempotency_key",
+        unique=True,
+        **_where(IDEMPOTENCY_KEY_PREDICATE),
+    ),
+    # Partial: a job with no schedule has no entry here (one index write less per transition).
+    sa.Index("ix_jobs_schedule_listing", "schedule_id", "id", **_where("schedule_id IS NOT NULL")),
 )
 
 executions = sa.Table(
