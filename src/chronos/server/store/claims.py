@@ -1,10 +1,11 @@
 """Claims: the hot path. Ready pull jobs go to workers, queued push jobs to the dispatcher.
 
-One statement per claim: ``UPDATE jobs SET status = 'running' … WHERE id IN (SELECT … FOR
-UPDATE SKIP LOCKED)`` on PostgreSQL (so concurrent claimers never block each other or get the
-same job), then one execution row per job claimed, with its lease. Both go through the partial
-indexes ``ix_jobs_claimable`` and ``ix_jobs_queued``, so the cost follows the claimable jobs,
-not the table.
+On PostgreSQL a claim is one statement of plain SQL: ``UPDATE jobs SET
+status = 'running' … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` (so concurrent claimers
+never block each other or get the same job), with the execution rows and their leases inserted
+by a CTE of the same statement. SQLite (one writer) runs the update and the insert in turn.
+Both go through the partial indexes ``ix_jobs_claimable`` and ``ix_jobs_queued``, so the cost
+follows the claimable jobs, not the table.
 
 The dispatcher shares its delivery slots between accounts: it lists the accounts with queued
 jobs (:func:`job_queued_accounts`, one aggregate over the queued jobs), then claims for each
@@ -14,6 +15,7 @@ statement, but PostgreSQL refuses ``FOR UPDATE`` beside one.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chronos.server.domain.rows import ClaimedJob
 from chronos.server.domain.states import ExecutionStatus, IllegalTransition, JobStatus, sources_of
 from chronos.server.ids import new_id
-from chronos.server.store.dialect import is_postgres, skip_locked, unnest
+from chronos.server.store.dialect import is_postgres
 from chronos.server.store.tables import executions, jobs
 
 CLAIM_COLUMNS = (
@@ -44,43 +46,54 @@ CLAIM_COLUMNS = (
     jobs.c.created_at,
 )
 
-# The columns of a claim's new execution rows, with their types for the batch arrays.
-_START_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
-    column: executions.c[column].type
-    for column in (
-        "id",
-        "job_id",
-        "account_id",
-        "attempt",
-        "status",
-        "started_at",
-        "worker_id",
-        "lease_expires_at",
-    )
-}
+# The columns of a claim's new execution rows, in the order the claim statement fills them.
+_START_COLUMNS = (
+    "id",
+    "job_id",
+    "account_id",
+    "attempt",
+    "status",
+    "started_at",
+    "worker_id",
+    "lease_expires_at",
+)
 
 
 async def _claim(
     conn: AsyncConnection,
     source: JobStatus,
-    conditions: list[Any],
     *,
+    account_id: str | None,
+    handlers: list[str] | None,
     limit: int,
     worker_id: str | None,
     now: datetime,
     lease_margin: float = 0.0,
 ) -> list[ClaimedJob]:
-    """Move up to ``limit`` matching jobs to ``running``, each with a new execution.
-
-    On PostgreSQL this is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``, so
-    concurrent claimers never block each other or get the same job.
-    """
+    """Move up to ``limit`` ``source`` jobs (of ``account_id`` and ``handlers`` when given) to
+    ``running``, the oldest ``run_at`` first, each with a new execution and its lease."""
     if source not in sources_of(JobStatus.RUNNING):
         raise IllegalTransition(f"a {source} job cannot be claimed")
-    status_guard = jobs.c.status == source.value
-    candidates = skip_locked(
-        conn,
-        sa.select(jobs.c.id).where(status_guard, *conditions).order_by(jobs.c.run_at).limit(limit),
+    if handlers is not None and not handlers:
+        return []  # no handler named: nothing to claim
+    if is_postgres(conn):
+        return await _claim_postgres(
+            conn,
+            source,
+            account_id=account_id,
+            handlers=handlers,
+            limit=limit,
+            worker_id=worker_id,
+            now=now,
+            lease_margin=lease_margin,
+        )
+    conditions = [jobs.c.status == source.value]
+    if account_id is not None:
+        conditions.append(jobs.c.account_id == account_id)
+    if handlers is not None:
+        conditions.append(jobs.c.handler.in_(handlers))
+    candidates = (
+        sa.select(jobs.c.id).where(*conditions).order_by(jobs.c.run_at).limit(limit)
     ).scalar_subquery()
     result = await conn.execute(
         sa.update(jobs)
@@ -107,16 +120,88 @@ async def _claim(
                 "lease_expires_at": job["lease_expires_at"],
             }
         )
-    if is_postgres(conn):
-        started = unnest("started", _START_COLUMNS, execution_rows)
-        await conn.execute(
-            sa.insert(executions).from_select(
-                list(_START_COLUMNS), sa.select(*(started.c[c] for c in _START_COLUMNS))
-            )
-        )
-    else:
-        await conn.execute(sa.insert(executions), execution_rows)
+    await conn.execute(sa.insert(executions), execution_rows)
     claimed.sort(key=lambda j: (j["run_at"], j["id"]))
+    return claimed
+
+
+@functools.cache
+def _claim_sql(source: JobStatus, *, by_account: bool, handlers: int) -> str:
+    """The PostgreSQL claim: one statement that moves the jobs, creates their executions and
+    returns both. ``$1`` now, ``$2`` limit, ``$3`` the execution ids to use (``limit`` of
+    them, in order), ``$4`` worker id, ``$5`` lease margin, ``$6`` account, ``$7`` the handler
+    (or handlers, when ``handlers`` > 1; 0: any handler).
+
+    One handler is ``handler = $7``, not ``= ANY(…)``: only then can PostgreSQL walk
+    ``ix_jobs_claimable`` in ``run_at`` order and stop at ``limit``, so a claim costs the same
+    with a backlog of a million as of ten. Several handlers read all their ready jobs to sort
+    them.
+
+    ``FOR UPDATE SKIP LOCKED`` in the subquery: concurrent claimers never block each other or
+    get the same job. Built from the table definitions, so it names exactly their columns.
+    """
+    conditions = [f"status = '{source.value}'"]
+    if by_account:
+        conditions.append("account_id = $6")
+    if handlers == 1:
+        conditions.append("handler = $7::text")
+    elif handlers > 1:
+        conditions.append("handler = ANY($7::text[])")
+    returned = ", ".join(c.name for c in CLAIM_COLUMNS)
+    lease = "$1::timestamptz + make_interval(secs => numbered.timeout_seconds + $5::float8)"
+    started = ", ".join(_START_COLUMNS)
+    return f"""
+WITH claimed AS (
+    UPDATE jobs
+    SET status = '{JobStatus.RUNNING.value}', attempt = attempt + 1, updated_at = $1
+    WHERE id IN (
+        SELECT id FROM jobs WHERE {" AND ".join(conditions)}
+        ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED
+    )
+    RETURNING {returned}
+), numbered AS (
+    SELECT claimed.*, row_number() OVER (ORDER BY run_at, id) AS n FROM claimed
+), started AS (
+    SELECT numbered.*, ids.execution_id, {lease} AS lease_expires_at
+    FROM numbered JOIN unnest($3::text[]) WITH ORDINALITY AS ids(execution_id, n) USING (n)
+), inserted AS (
+    INSERT INTO executions ({started})
+    SELECT execution_id, id, account_id, attempt, '{ExecutionStatus.RUNNING.value}', $1,
+           $4::text, lease_expires_at
+    FROM started
+)
+SELECT * FROM started ORDER BY n
+"""
+
+
+async def _claim_postgres(
+    conn: AsyncConnection,
+    source: JobStatus,
+    *,
+    account_id: str | None,
+    handlers: list[str] | None,
+    limit: int,
+    worker_id: str | None,
+    now: datetime,
+    lease_margin: float,
+) -> list[ClaimedJob]:
+    """The claim as one statement of plain SQL: the hottest path, where building and compiling
+    SQLAlchemy statements cost more than running them. (``exec_driver_sql``: SQLAlchemy still
+    wraps errors and invalidates a dead connection.)"""
+    sql = _claim_sql(
+        source, by_account=account_id is not None, handlers=len(handlers) if handlers else 0
+    )
+    args: list[Any] = [now, limit, [new_id("exe") for _ in range(limit)], worker_id, lease_margin]
+    if account_id is not None:
+        args.append(account_id)
+    if handlers:
+        args.append(handlers[0] if len(handlers) == 1 else handlers)
+    rows = (await conn.exec_driver_sql(sql, tuple(args))).mappings()
+    claimed = []
+    for row in rows:
+        job = dict(row)
+        del job["n"]
+        claimed.append(cast(ClaimedJob, job))
     return claimed
 
 
@@ -130,9 +215,14 @@ async def job_claim_ready(
     now: datetime,
 ) -> list[ClaimedJob]:
     """Claim up to ``limit`` ready pull jobs of ``handlers`` for a worker of ``account_id``."""
-    conditions = [jobs.c.account_id == account_id, jobs.c.handler.in_(handlers)]
     return await _claim(
-        conn, JobStatus.READY, conditions, limit=limit, worker_id=worker_id, now=now
+        conn,
+        JobStatus.READY,
+        account_id=account_id,
+        handlers=handlers,
+        limit=limit,
+        worker_id=worker_id,
+        now=now,
     )
 
 
@@ -180,7 +270,8 @@ async def job_claim_queued(
     return await _claim(
         conn,
         JobStatus.QUEUED,
-        [] if account_id is None else [jobs.c.account_id == account_id],
+        account_id=account_id,
+        handlers=None,
         limit=limit,
         worker_id=node_id,
         now=now,
