@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,31 +39,67 @@ def tag_filter(conn: AsyncConnection, column: Any, tags: dict[str, str]) -> Any:
     )
 
 
-def one_of(conn: AsyncConnection, column: Any, values: list[Any]) -> Any:
-    """``column`` is one of ``values``: ``= ANY($1)`` on PostgreSQL (one statement shape for
-    any number of values), ``IN (…)`` on SQLite."""
-    if is_postgres(conn):
-        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
+# PostgreSQL array element types for the column types batch updates carry.
+_PG_TYPES: dict[type, str] = {
+    sa.String: "text",
+    sa.Text: "text",
+    sa.Integer: "int8",
+    sa.Float: "float8",
+    sa.Boolean: "bool",
+    sa.DateTime: "timestamptz",
+    sa.JSON: "jsonb",
+}
 
 
-def unnest(
-    name: str, columns: dict[str, sa.types.TypeEngine[Any]], rows: list[dict[str, Any]]
-) -> Any:
-    """PostgreSQL: ``rows`` as a table ``name(col, …)`` built from one array parameter per
-    column, ``unnest($1::t1[], $2::t2[], …)``.
+def _pg_type(column: sa.Column[Any]) -> str:
+    impl = column.type
+    if isinstance(impl, sa.types.TypeDecorator):
+        impl = impl.impl_instance
+    for kind, name in _PG_TYPES.items():
+        if isinstance(impl, kind):
+            return name
+    raise TypeError(f"no array type for {column.table.name}.{column.name} ({impl!r})")
 
-    A batch update or insert joined to it is one statement of fixed shape whatever the batch
-    size: one plan, one round trip, where an executemany costs a statement per row.
-    """
-    arrays = [
-        sa.bindparam(
-            f"{name}_{column}", [row[column] for row in rows], type_=postgresql.ARRAY(type_)
-        )
-        for column, type_ in columns.items()
-    ]
-    return (
-        sa.func.unnest(*arrays)
-        .table_valued(*(sa.column(column, type_) for column, type_ in columns.items()))
-        .render_derived(name=name)
+
+@functools.cache
+def _update_sql(
+    table: sa.Table, columns: tuple[str, ...], guard: str, sets: tuple[tuple[str, str], ...]
+) -> str:
+    arrays = ", ".join(
+        f"${n}::{_pg_type(table.c[name])}[]" for n, name in enumerate(("id", *columns), start=1)
     )
+    expressions = dict(sets)
+    assignments = [f"{name} = {expressions.pop(name, f'v.{name}')}" for name in columns]
+    assignments += [f"{name} = {expression}" for name, expression in expressions.items()]
+    return (
+        f"UPDATE {table.name} AS t SET {', '.join(assignments)} "
+        f"FROM unnest({arrays}) AS v(id, {', '.join(columns)}) "
+        f"WHERE t.id = v.id AND {guard}"
+    )
+
+
+async def update_many(
+    conn: AsyncConnection,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    *,
+    guard: str = "TRUE",
+    sets: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """PostgreSQL: ``UPDATE table AS t SET col = v.col, … FROM unnest($1::t1[], …) AS v(id,
+    …) WHERE t.id = v.id AND guard`` — one statement, of one shape whatever the batch size.
+
+    ``rows`` carry ``id`` and each of ``columns`` (named as the table's columns); ``sets``
+    gives a column another SQL expression than ``v.<column>`` (it may use ``v.*`` and ``t.*``).
+    Plain SQL (``exec_driver_sql``): on the hot paths, building and compiling the statement
+    cost more than running it; SQLAlchemy still wraps errors and drops dead connections.
+    """
+    sql = _update_sql(table, columns, guard, sets)
+    arrays: list[list[Any]] = [[row["id"] for row in rows]]
+    for name in columns:
+        values = [row[name] for row in rows]
+        if name in table.c and _pg_type(table.c[name]) == "jsonb":
+            values = [json.dumps(value) for value in values]  # as SQLAlchemy's JSON type does
+        arrays.append(values)
+    await conn.exec_driver_sql(sql, tuple(arrays))

@@ -6,6 +6,7 @@ Every change is guarded by ``status = 'running'``: the only status an execution 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, cast
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import ExecutionEnd, ExecutionRow, LockedExecution
 from chronos.server.domain.states import EXECUTION_TRANSITIONS, ExecutionStatus, IllegalTransition
-from chronos.server.store.dialect import is_postgres, one_of, unnest
+from chronos.server.store.dialect import is_postgres, update_many
 from chronos.server.store.tables import executions, jobs
 
 # What finishing an execution needs to know about it and its job.
@@ -32,24 +33,32 @@ _FINISH_COLUMNS = (
 )
 
 
-# The columns an ending sets (``ExecutionEnd``), with their types for the batch arrays.
-_END_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
-    column: executions.c[column].type
-    for column in (
-        "id",
-        "status",
-        "finished_at",
-        "duration_ms",
-        "output",
-        "error",
-        "http_status",
-        "response_excerpt",
-    )
-}
+# The columns an ending sets (``ExecutionEnd``).
+_END_COLUMNS = (
+    "id",
+    "status",
+    "finished_at",
+    "duration_ms",
+    "output",
+    "error",
+    "http_status",
+    "response_excerpt",
+)
 
 
 def _finish_query() -> sa.Select[Any]:
     return sa.select(*_FINISH_COLUMNS).join(jobs, jobs.c.id == executions.c.job_id)
+
+
+@functools.cache
+def _lock_sql(*, scoped: bool) -> str:
+    """PostgreSQL: :func:`_finish_query` for ``$1`` execution ids (of account ``$2``), locked."""
+    columns = ", ".join(f"{c.table.name}.{c.name}" for c in _FINISH_COLUMNS)
+    account = " AND executions.account_id = $2::text" if scoped else ""
+    return (
+        f"SELECT {columns} FROM executions JOIN jobs ON jobs.id = executions.job_id "
+        f"WHERE executions.id = ANY($1::text[]){account} FOR UPDATE OF executions"
+    )
 
 
 def _lock(conn: AsyncConnection, query: sa.Select[Any], *, skip: bool) -> sa.Select[Any]:
@@ -90,7 +99,12 @@ async def execution_lock_many(
     """Lock executions (and read their jobs' retry settings) before reporting results.
 
     ``account_id`` scopes the lookup to one account (None: the engine's own lookups)."""
-    query = _finish_query().where(one_of(conn, executions.c.id, execution_ids))
+    if is_postgres(conn):  # every result batch comes here: plain SQL, no statement building
+        scoped = account_id is not None
+        params = (execution_ids, account_id) if scoped else (execution_ids,)
+        rows = (await conn.exec_driver_sql(_lock_sql(scoped=scoped), params)).mappings()
+        return {row["id"]: cast(LockedExecution, dict(row)) for row in rows}
+    query = _finish_query().where(executions.c.id.in_(execution_ids))
     if account_id is not None:
         query = query.where(executions.c.account_id == account_id)
     rows = await conn.execute(_lock(conn, query, skip=False))
@@ -122,15 +136,13 @@ async def execution_finish_many(conn: AsyncConnection, finished: list[ExecutionE
         if ExecutionStatus(end["status"]) not in EXECUTION_TRANSITIONS[ExecutionStatus.RUNNING]:
             raise IllegalTransition(f"a running execution cannot become {end['status']}")
     if is_postgres(conn):
-        ended = unnest("ended", _END_COLUMNS, cast(list[dict[str, Any]], finished))
-        await conn.execute(
-            sa.update(executions)
-            .where(
-                executions.c.id == ended.c.id,
-                executions.c.status == ExecutionStatus.RUNNING.value,
-            )
-            .values({column: ended.c[column] for column in _END_COLUMNS if column != "id"})
-            .values(lease_expires_at=None)
+        await update_many(
+            conn,
+            executions,
+            cast(list[dict[str, Any]], finished),
+            _END_COLUMNS[1:],
+            guard=f"t.status = '{ExecutionStatus.RUNNING.value}'",
+            sets=(("lease_expires_at", "NULL"),),
         )
         return
     await conn.execute(
@@ -139,7 +151,7 @@ async def execution_finish_many(conn: AsyncConnection, finished: list[ExecutionE
             executions.c.id == sa.bindparam("b_id"),
             executions.c.status == ExecutionStatus.RUNNING.value,
         )
-        .values({column: sa.bindparam(f"b_{column}") for column in _END_COLUMNS if column != "id"})
+        .values({column: sa.bindparam(f"b_{column}") for column in _END_COLUMNS[1:]})
         .values(lease_expires_at=None),
         [{f"b_{k}": v for k, v in f.items()} for f in finished],
     )

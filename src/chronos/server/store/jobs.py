@@ -27,7 +27,13 @@ from chronos.server.domain.states import (
     sources_of,
     values,
 )
-from chronos.server.store.dialect import insert_for, is_postgres, skip_locked, tag_filter, unnest
+from chronos.server.store.dialect import (
+    insert_for,
+    is_postgres,
+    skip_locked,
+    tag_filter,
+    update_many,
+)
 from chronos.server.store.errors import UniqueViolation
 from chronos.server.store.executions import execution_cancel_running
 from chronos.server.store.pagination import page, split_page
@@ -269,14 +275,8 @@ async def job_retry(
     return await job_get(conn, account_id, job_id)
 
 
-# What an attempt's outcome sets on its job (``JobOutcome``; ``now`` becomes ``updated_at``).
-_OUTCOME_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
-    **{
-        column: jobs.c[column].type
-        for column in ("id", "status", "run_at", "result", "last_error", "finished_at")
-    },
-    "now": jobs.c.updated_at.type,
-}
+# What an attempt's outcome sets on its job (``JobOutcome``; its ``now`` is ``updated_at``).
+_OUTCOME_COLUMNS = ("status", "run_at", "result", "last_error", "finished_at", "updated_at")
 
 
 async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[JobOutcome]) -> None:
@@ -289,33 +289,17 @@ async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[JobOutcome]) 
     for outcome in outcomes:
         if JobStatus(outcome["status"]) not in ATTEMPT_OUTCOMES:
             raise IllegalTransition(f"an attempt cannot leave its job {outcome['status']}")
+    rows = [{**o, "updated_at": o["now"]} for o in outcomes]
     if is_postgres(conn):
-        outcome = unnest("outcome", _OUTCOME_COLUMNS, cast(list[dict[str, Any]], outcomes))
-        await conn.execute(
-            sa.update(jobs)
-            .where(jobs.c.id == outcome.c.id, jobs.c.status == JobStatus.RUNNING.value)
-            .values(
-                {
-                    column: outcome.c[column]
-                    for column in _OUTCOME_COLUMNS
-                    if column not in ("id", "now")
-                }
-            )
-            .values(updated_at=outcome.c.now)
+        await update_many(
+            conn, jobs, rows, _OUTCOME_COLUMNS, guard=f"t.status = '{JobStatus.RUNNING.value}'"
         )
         return
     await conn.execute(
         sa.update(jobs)
         .where(jobs.c.id == sa.bindparam("b_id"), jobs.c.status == JobStatus.RUNNING.value)
-        .values(
-            {
-                column: sa.bindparam(f"b_{column}")
-                for column in _OUTCOME_COLUMNS
-                if column not in ("id", "now")
-            }
-        )
-        .values(updated_at=sa.bindparam("b_now")),
-        [{f"b_{k}": v for k, v in o.items()} for o in outcomes],
+        .values({column: sa.bindparam(f"b_{column}") for column in _OUTCOME_COLUMNS}),
+        [{f"b_{column}": row[column] for column in ("id", *_OUTCOME_COLUMNS)} for row in rows],
     )
 
 

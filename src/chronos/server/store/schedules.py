@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import ScheduleRow, ScheduleSpec, ScheduleVersionRow
 from chronos.server.domain.states import JobStatus, ScheduleState
-from chronos.server.store.dialect import is_postgres, skip_locked, tag_filter, unnest
+from chronos.server.store.dialect import is_postgres, skip_locked, tag_filter, update_many
 from chronos.server.store.errors import UniqueViolation
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import jobs, schedule_versions, schedules
@@ -124,20 +124,13 @@ async def schedule_advance_many(conn: AsyncConnection, updates: list[ScheduleAdv
     """Set ``next_run_at`` (and ``last_run_at`` when something fired) for many schedules."""
     if not updates:
         return
-    columns = {
-        "id": schedules.c.id.type,
-        "next_run_at": schedules.c.next_run_at.type,
-        "last_run_at": schedules.c.last_run_at.type,
-    }
     if is_postgres(conn):
-        advance = unnest("advance", columns, cast(list[dict[str, Any]], updates))
-        await conn.execute(
-            sa.update(schedules)
-            .where(schedules.c.id == advance.c.id)
-            .values(
-                next_run_at=advance.c.next_run_at,
-                last_run_at=sa.func.coalesce(advance.c.last_run_at, schedules.c.last_run_at),
-            )
+        await update_many(
+            conn,
+            schedules,
+            cast(list[dict[str, Any]], updates),
+            ("next_run_at", "last_run_at"),
+            sets=(("last_run_at", "coalesce(v.last_run_at, t.last_run_at)"),),
         )
         return
     await conn.execute(
@@ -157,22 +150,15 @@ async def schedule_set_last_status_many(conn: AsyncConnection, statuses: dict[st
     """Record the status of each schedule's latest finished (or skipped) job."""
     if not statuses:
         return
-    rows = [{"id": k, "status": v} for k, v in statuses.items()]
+    rows = [{"id": k, "last_status": v} for k, v in statuses.items()]
     if is_postgres(conn):
-        latest = unnest(
-            "latest", {"id": schedules.c.id.type, "status": schedules.c.last_status.type}, rows
-        )
-        await conn.execute(
-            sa.update(schedules)
-            .where(schedules.c.id == latest.c.id)
-            .values(last_status=latest.c.status)
-        )
+        await update_many(conn, schedules, rows, ("last_status",))
         return
     await conn.execute(
         sa.update(schedules)
         .where(schedules.c.id == sa.bindparam("b_id"))
         .values(last_status=sa.bindparam("b_status")),
-        [{"b_id": row["id"], "b_status": row["status"]} for row in rows],
+        [{"b_id": row["id"], "b_status": row["last_status"]} for row in rows],
     )
 
 
