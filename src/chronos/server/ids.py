@@ -16,6 +16,19 @@ _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 
 def new_id(prefix: str, *, at_ms: int | None = None) -> str:
     millis = int(time.time() * 1000) if at_ms is None else at_ms
-    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    return _encode(prefix, (millis << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids at once (one clock read, one read of the random source)."""
+    millis = int(time.time() * 1000) << 80
+    randomness = os.urandom(10 * count)
+    return [
+        _encode(prefix, millis | int.from_bytes(randomness[10 * i : 10 * i + 10], "big"))
+        for i in range(count)
+    ]
+
+
+def _encode(prefix: str, value: int) -> str:
     pairs = [_PAIRS[(value >> shift) & 1023] for shift in range(120, -10, -10)]
     return f"{prefix}_{''.join(pairs)}"

@@ -16,7 +16,9 @@ TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/]{1,64}$")
 MAX_TAG_FILTERS = 20
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
+# dependency in a thread pool, a thread hop (and a GIL hand-off) on every request.
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -43,7 +45,7 @@ async def authenticate(request: Request, runtime: RuntimeDep) -> str:
     return holder["account_id"]
 
 
-def key_holder(request: Request) -> KeyHolder:
+async def key_holder(request: Request) -> KeyHolder:
     """The key of an authenticated request (declare after ``AccountId``)."""
     holder: KeyHolder = request.scope["state"]["key_holder"]
     return holder

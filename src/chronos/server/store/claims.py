@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import ClaimedJob
 from chronos.server.domain.states import ExecutionStatus, IllegalTransition, JobStatus, sources_of
-from chronos.server.ids import new_id
+from chronos.server.ids import new_id, new_ids
 from chronos.server.store.dialect import is_postgres
 from chronos.server.store.tables import executions, jobs
 
@@ -191,7 +191,7 @@ async def _claim_postgres(
     sql = _claim_sql(
         source, by_account=account_id is not None, handlers=len(handlers) if handlers else 0
     )
-    args: list[Any] = [now, limit, [new_id("exe") for _ in range(limit)], worker_id, lease_margin]
+    args: list[Any] = [now, limit, new_ids("exe", limit), worker_id, lease_margin]
     if account_id is not None:
         args.append(account_id)
     if handlers:

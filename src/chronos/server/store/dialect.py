@@ -65,17 +65,54 @@ def _pg_type(column: sa.Column[Any]) -> str:
 def _update_sql(
     table: sa.Table, columns: tuple[str, ...], guard: str, sets: tuple[tuple[str, str], ...]
 ) -> str:
-    arrays = ", ".join(
-        f"${n}::{_pg_type(table.c[name])}[]" for n, name in enumerate(("id", *columns), start=1)
-    )
     expressions = dict(sets)
     assignments = [f"{name} = {expressions.pop(name, f'v.{name}')}" for name in columns]
     assignments += [f"{name} = {expression}" for name, expression in expressions.items()]
     return (
         f"UPDATE {table.name} AS t SET {', '.join(assignments)} "
-        f"FROM unnest({arrays}) AS v(id, {', '.join(columns)}) "
-        f"WHERE t.id = v.id AND {guard}"
+        f"FROM {_unnest(table, ('id', *columns))} WHERE t.id = v.id AND {guard}"
     )
+
+
+def _arrays(
+    table: sa.Table, rows: list[dict[str, Any]], columns: tuple[str, ...]
+) -> tuple[Any, ...]:
+    """One array parameter per column; JSON values serialised as SQLAlchemy's JSON type does."""
+    arrays = []
+    for name in columns:
+        values = [row[name] for row in rows]
+        if _pg_type(table.c[name]) == "jsonb":
+            values = [json.dumps(value) for value in values]
+        arrays.append(values)
+    return tuple(arrays)
+
+
+def _unnest(table: sa.Table, columns: tuple[str, ...]) -> str:
+    arrays = ", ".join(
+        f"${n}::{_pg_type(table.c[name])}[]" for n, name in enumerate(columns, start=1)
+    )
+    return f"unnest({arrays}) AS v({', '.join(columns)})"
+
+
+@functools.cache
+def _insert_sql(table: sa.Table, columns: tuple[str, ...], suffix: str) -> str:
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"SELECT {', '.join(columns)} FROM {_unnest(table, columns)} {suffix}"
+    )
+
+
+async def insert_many(
+    conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]], *, suffix: str = ""
+) -> list[Any]:
+    """PostgreSQL: ``INSERT INTO table (…) SELECT … FROM unnest($1::t1[], …) suffix`` — one
+    statement for the whole batch. ``suffix`` may hold ``ON CONFLICT …`` and ``RETURNING``
+    (the first returned column of each row comes back)."""
+    columns = tuple(rows[0])
+    result = await conn.exec_driver_sql(
+        _insert_sql(table, columns, suffix), _arrays(table, rows, columns)
+    )
+    return list(result.scalars()) if result.returns_rows else []
 
 
 async def update_many(
@@ -96,10 +133,4 @@ async def update_many(
     cost more than running it; SQLAlchemy still wraps errors and drops dead connections.
     """
     sql = _update_sql(table, columns, guard, sets)
-    arrays: list[list[Any]] = [[row["id"] for row in rows]]
-    for name in columns:
-        values = [row[name] for row in rows]
-        if name in table.c and _pg_type(table.c[name]) == "jsonb":
-            values = [json.dumps(value) for value in values]  # as SQLAlchemy's JSON type does
-        arrays.append(values)
-    await conn.exec_driver_sql(sql, tuple(arrays))
+    await conn.exec_driver_sql(sql, _arrays(table, rows, ("id", *columns)))

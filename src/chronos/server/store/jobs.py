@@ -29,6 +29,7 @@ from chronos.server.domain.states import (
 )
 from chronos.server.store.dialect import (
     insert_for,
+    insert_many,
     is_postgres,
     skip_locked,
     tag_filter,
@@ -82,6 +83,12 @@ async def job_insert_fired(conn: AsyncConnection, rows: list[JobRow]) -> set[str
     if not rows:
         return set()
     _check_initial(rows)
+    if is_postgres(conn):  # a round of the scheduler: one statement, plain SQL
+        suffix = (
+            f"ON CONFLICT (schedule_id, scheduled_for) WHERE {SCHEDULE_SLOT_PREDICATE} "
+            "DO NOTHING RETURNING id"
+        )
+        return set(await insert_many(conn, jobs, cast(list[dict[str, Any]], rows), suffix=suffix))
     statement = (
         insert_for(conn, jobs)
         .on_conflict_do_nothing(
@@ -90,11 +97,9 @@ async def job_insert_fired(conn: AsyncConnection, rows: list[JobRow]) -> set[str
         )
         .returning(jobs.c.id)
     )
-    inserted: set[str] = set()
-    # RETURNING with executemany is supported by both drivers through insertmanyvalues.
+    # RETURNING with executemany: SQLAlchemy's insertmanyvalues.
     result = await conn.execute(statement, rows)
-    inserted.update(result.scalars().all())
-    return inserted
+    return set(result.scalars().all())
 
 
 async def job_get(conn: AsyncConnection, account_id: str, job_id: str) -> JobRow | None:
