@@ -5,8 +5,7 @@ Each script runs at its ``--quick`` size in a subprocess (a few seconds each) ag
 equal what was created, percentiles are ordered and non-negative, fractions lie in [0, 1].
 Timings are never asserted. The PostgreSQL workloads use ``CHRONOS_TEST_PG_URL`` (default
 127.0.0.1:5432): unreachable, they are skipped locally and fail under ``CI=true``, as the rest
-of the suite does. ``bench/plot.py`` is then run on the quick outputs (skipped without
-matplotlib, which the test extra does not install).
+of the suite does. ``bench/plot.py`` is then run on the quick outputs.
 """
 
 from __future__ import annotations
@@ -180,13 +179,17 @@ def test_w7_soak(results_dir: Path, pg_server: str) -> None:
 
 
 def test_plot(results_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     inputs = {p.stem for p in results_dir.glob("*.json")}
     if not inputs:
         pytest.skip("no quick results to plot (run with the benchmark smoke tests)")
     out = tmp_path / "img"
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "plot.py"), "--results", str(results_dir), "--out", str(out)],
+        # The quick results stand in for an earlier commit's too, to draw the before/after panel.
+        [
+            sys.executable,
+            str(BENCH / "plot.py"),
+            *("--results", str(results_dir), "--before", str(results_dir), "--out", str(out)),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -198,6 +201,7 @@ def test_plot(results_dir: Path, tmp_path: Path) -> None:
         "w4_fire_lag": "w4a_fire_burst",
         "w5_push": "w5_push",
         "w7_soak": "w7_soak",
+        "before_after": "w1_drain",
     }
     for image, source in expected.items():
         if source in inputs:

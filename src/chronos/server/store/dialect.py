@@ -1,4 +1,7 @@
-"""Small dialect branches, kept beside the queries that need them."""
+"""Small dialect branches, kept beside the queries that need them, and PostgreSQL's batch
+statements: :func:`update_many` and :func:`insert_many` send a whole batch as one statement of
+plain SQL over ``unnest`` of one array per column (the hot paths: claims, results, the
+scheduler's round). SQLite (in-process, one writer) runs the same changes as executemany."""
 
 from __future__ import annotations
 
