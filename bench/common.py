@@ -391,12 +391,14 @@ async def pg_fetch(database_url: str, query: str) -> list[dict[str, Any]]:
         await conn.close()
 
 
-async def settle_database(server: Server) -> None:
+async def settle_database(server: Server, *, analyze: bool = True) -> None:
     """After an enqueue, before measuring: PostgreSQL gets ``ANALYZE; CHECKPOINT`` (as the peer
-    figures do: autovacuum would analyze within a minute in production); SQLite gets a WAL
-    checkpoint only (SQLite never analyzes by itself and Chronos does not ask it to)."""
+    figures do: autovacuum would analyze within a minute in production; ``analyze=False``
+    leaves the planner without statistics, as a fresh database with autovacuum off has);
+    SQLite gets a WAL checkpoint only (SQLite never analyzes by itself and Chronos does not ask
+    it to)."""
     if server.backend == "postgresql":
-        await pg_execute(server.database_url, "ANALYZE", "CHECKPOINT")
+        await pg_execute(server.database_url, *(["ANALYZE"] if analyze else []), "CHECKPOINT")
     else:
         import sqlite3
 

@@ -7,6 +7,8 @@
   slot → created; W4b spread: slot → created; a peer's W4a), and W4b server CPU per fire.
 - ``w5_push.png``: W5 push jobs/s per backend and variant.
 - ``w7_soak.png``: W7 RSS, database size and drain rate over time.
+- ``before_after.png``: each workload's headline figure from ``<results>/before`` (the same
+  scripts run against an earlier commit) beside the current one.
 
 A plot whose input is missing is skipped. Peer figures are read from ``<peers>/<system>.json``
 as bench/peers/run.py writes them (see bench/README.md).
@@ -80,6 +82,15 @@ def plot_w1(results: dict[str, Data], peers: list[Data], ax: Axes) -> None:
     low = [yy - r["jobs_per_s"]["min"] for yy, r in zip(y, rounds, strict=True)]
     high = [r["jobs_per_s"]["max"] - yy for yy, r in zip(y, rounds, strict=True)]
     ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label="Chronos, PostgreSQL")
+    if (old := results.get("_before", {}).get("w1_drain")) is not None:
+        ax.plot(
+            [r["finished_rows_before"] for r in old["rounds"]],
+            [median(r["jobs_per_s"]) for r in old["rounds"]],
+            marker=".",
+            linestyle=":",
+            color="gray",
+            label="Chronos before this work",
+        )
     if (w6 := results.get("w6_sqlite_drain")) is not None:
         before = w6["runs"][0]["finished_rows_before"]
         ax.plot([before], [w6["jobs_per_s"]["median"]], "s", label="Chronos, SQLite (W6)")
@@ -187,6 +198,52 @@ def plot_w7(results: dict[str, Data], _peers: list[Data], axes: Any) -> None:
     rss_ax.set_title("W7 soak with retention")
 
 
+# Before/after panels: (title, result name, how to read the headline figure, higher is better).
+HEADLINES: tuple[tuple[str, str, Callable[[Data], float], bool], ...] = (
+    (
+        "W1 PostgreSQL drain\njobs/s",
+        "w1_drain",
+        lambda d: median(d["rounds"][0]["jobs_per_s"]),
+        True,
+    ),
+    (
+        "W2 pickup p50, PostgreSQL\nms",
+        "w2_pickup",
+        lambda d: median(d["backends"]["postgresql"]["pickup_ms"]["p50"]),
+        False,
+    ),
+    (
+        "W4a slot → worker p50\nms",
+        "w4a_fire_burst",
+        lambda d: median(d["received_lag_p50_ms"]),
+        False,
+    ),
+    (
+        "W5 push, PostgreSQL\njobs/s",
+        "w5_push",
+        lambda d: median(d["results"]["postgresql"]["default"]["jobs_per_s"]),
+        True,
+    ),
+    ("W6 SQLite drain\njobs/s", "w6_sqlite_drain", lambda d: median(d["jobs_per_s"]), True),
+)
+
+
+def plot_before_after(results: dict[str, Data], _peers: list[Data], axes: Any) -> None:
+    before = results.get("_before", {})
+    for ax, (title, name, read, higher_is_better) in zip(axes, HEADLINES, strict=True):
+        values, labels = [], []
+        for label, source in (("before", before), ("after", results)):
+            if name in source:
+                values.append(read(source[name]))
+                labels.append(label)
+        ax.bar(labels, values, color=["gray", "tab:blue"][-len(values) :])
+        for x, value in enumerate(values):
+            text = f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+            ax.annotate(text, (x, value), ha="center", va="bottom", fontsize=8)
+        ax.set_title(title + ("" if higher_is_better else " (lower is better)"), fontsize=8)
+        ax.set_ylim(0, max(values, default=1) * 1.2)
+
+
 Plotter = Callable[[dict[str, Data], list[Data], Any], None]
 # name → (needed results (any of), figure layout (rows, cols), size, plotter)
 PLOTS: dict[str, tuple[tuple[str, ...], tuple[int, int], tuple[float, float], Plotter]] = {
@@ -195,6 +252,7 @@ PLOTS: dict[str, tuple[tuple[str, ...], tuple[int, int], tuple[float, float], Pl
     "w4_fire_lag": (("w4a_fire_burst", "w4b_many_schedules"), (1, 2), (12, 4.5), plot_w4),
     "w5_push": (("w5_push",), (1, 1), (7, 4.5), plot_w5),
     "w7_soak": (("w7_soak",), (3, 1), (7, 8), plot_w7),
+    "before_after": (("_before",), (1, len(HEADLINES)), (13, 3.2), plot_before_after),
 }
 
 
@@ -221,8 +279,17 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--peers", type=Path, help="peer JSON folder (default <results>/peers)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR.parent / "docs" / "img")
+    parser.add_argument(
+        "--before", type=Path, help="results of an earlier commit (default <results>/before)"
+    )
     args = parser.parse_args()
-    results = {p.stem: d for p in sorted(args.results.glob("*.json")) if (d := load(p))}
+    results: dict[str, Any] = {
+        p.stem: d for p in sorted(args.results.glob("*.json")) if (d := load(p))
+    }
+    before_dir = args.before or args.results / "before"
+    before = {p.stem: d for p in sorted(before_dir.glob("*.json")) if (d := load(p))}
+    if before:
+        results["_before"] = before
     peers = load_peers(args.peers or args.results / "peers")
     render(results, peers, args.out)
 

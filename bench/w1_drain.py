@@ -100,11 +100,17 @@ async def drain(
 
 
 async def drain_round(
-    server: Server, http: httpx.AsyncClient, jobs: int, *, workers: int = 4, limit: int = 100
+    server: Server,
+    http: httpx.AsyncClient,
+    jobs: int,
+    *,
+    workers: int = 4,
+    limit: int = 100,
+    analyze: bool = True,
 ) -> DrainResult:
     """One round: enqueue, settle the database, drain; with CPU over the drain."""
     enqueue_seconds = await enqueue(http, jobs)
-    await settle_database(server)
+    await settle_database(server, analyze=analyze)
     meter = CpuMeter(server).start()
     seconds, completed = await drain(http, jobs, workers=workers, limit=limit)
     return DrainResult(jobs, seconds, enqueue_seconds, completed, meter.read())
@@ -124,7 +130,7 @@ def round_record(index: int, finished_before: int, result: DrainResult) -> dict[
 
 
 async def run_rounds(
-    server: Server, round_size: int, history: int, warmup: int = 0
+    server: Server, round_size: int, history: int, warmup: int = 0, *, analyze: bool = True
 ) -> list[dict[str, Any]]:
     """Drain ``warmup`` unmeasured jobs (connection pools, caches; they count as finished rows),
     then rounds of ``round_size`` until one has run with at least ``history`` finished rows
@@ -136,7 +142,7 @@ async def run_rounds(
             await drain(http, warmup)
         finished = warmup
         while not rounds or rounds[-1]["finished_rows_before"] < history:
-            result = await drain_round(server, http, round_size)
+            result = await drain_round(server, http, round_size, analyze=analyze)
             rounds.append(round_record(len(rounds), finished, result))
             log(
                 f"  round {len(rounds)}: {finished:,} finished before, "
@@ -177,6 +183,11 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=int, default=1000, help="unmeasured jobs first (1,000)")
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="skip ANALYZE before each drain (a fresh database with autovacuum off)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.round, args.history, args.warmup = 300, 300, 50
@@ -184,7 +195,13 @@ def main() -> None:
     for run in range(args.runs):
         log(f"W1 run {run + 1}/{args.runs} ({args.backend})")
         with chronos_server(args.backend, args.database_url) as server:
-            runs.append(asyncio.run(run_rounds(server, args.round, args.history, args.warmup)))
+            runs.append(
+                asyncio.run(
+                    run_rounds(
+                        server, args.round, args.history, args.warmup, analyze=not args.no_analyze
+                    )
+                )
+            )
     rounds = median_rounds(runs)
     first, last = rounds[0]["jobs_per_s"]["median"], rounds[-1]["jobs_per_s"]["median"]
     data: dict[str, Any] = {
@@ -193,6 +210,7 @@ def main() -> None:
             "round": args.round,
             "history": args.history,
             "warmup": args.warmup,
+            "analyze": not args.no_analyze,
             "workers": 4,
             "claim_limit": 100,
             "runs": args.runs,

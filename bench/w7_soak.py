@@ -15,6 +15,7 @@ and drain rate. The quick run is too short for the pruner to run: it only smoke-
 
     python bench/w7_soak.py                      # 30 min at 1,000 jobs/s, retention 60s
     python bench/w7_soak.py --minutes 10 --rate 500 --backend sqlite
+    python bench/w7_soak.py --vacuum-every 60    # VACUUM the hot tables where autovacuum is off
     python bench/w7_soak.py --quick              # 0.3 min at 200 jobs/s, samples every 5 s
 
 JSON: params, machine, samples[] (t_s, rss_bytes, server_cpu_pct, postgres_cpu_pct,
@@ -42,6 +43,7 @@ from common import (
     chronos_server,
     log,
     machine_info,
+    pg_execute,
     pg_fetch,
     write_result,
 )
@@ -144,6 +146,13 @@ async def sampler(
         )
 
 
+async def vacuumer(server: Server, every: float) -> None:
+    """Stand in for autovacuum where it is off: ``VACUUM`` the hot tables every ``every`` s."""
+    while True:
+        await asyncio.sleep(every)
+        await pg_execute(server.database_url, "VACUUM jobs, executions")
+
+
 async def soak(server: Server, args: Any) -> tuple[list[dict[str, Any]], Counters]:
     counts, samples = Counters(), list[dict[str, Any]]()
     async with api_client(server) as http:
@@ -153,6 +162,8 @@ async def soak(server: Server, args: Any) -> tuple[list[dict[str, Any]], Counter
             asyncio.create_task(worker(http, counts)),
             asyncio.create_task(sampler(server, counts, args.sample_every, samples)),
         ]
+        if args.vacuum_every and server.backend == "postgresql":
+            tasks.append(asyncio.create_task(vacuumer(server, args.vacuum_every)))
         done, _ = await asyncio.wait(tasks, timeout=args.minutes * 60)
         for task in tasks:
             task.cancel()
@@ -181,6 +192,12 @@ def main() -> None:
     parser.add_argument("--sample-every", type=float, default=30.0, help="seconds (30)")
     parser.add_argument("--warmup", type=float, help="seconds before drift counts (retention+120)")
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(
+        "--vacuum-every",
+        type=float,
+        default=0.0,
+        help="VACUUM the hot tables every N s (where autovacuum is off; 0: never)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.rate, args.retention, args.sample_every = 0.3, 200.0, "5s", 5.0
@@ -204,6 +221,7 @@ def main() -> None:
             "sample_every_s": args.sample_every,
             "warmup_s": args.warmup,
             "workers": 2,
+            "vacuum_every_s": args.vacuum_every,
             "quick": args.quick,
         },
         "machine": machine_info(args.database_url if args.backend == "postgresql" else None),
