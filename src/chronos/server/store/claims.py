@@ -126,11 +126,11 @@ async def _claim(
 
 
 @functools.cache
-def _claim_sql(source: JobStatus, *, by_account: bool, handlers: int) -> str:
+def _claim_sql(source: JobStatus, *, by_account: bool, handler_count: int) -> str:
     """The PostgreSQL claim: one statement that moves the jobs, creates their executions and
     returns both. ``$1`` now, ``$2`` limit, ``$3`` the execution ids to use (``limit`` of
     them, in order), ``$4`` worker id, ``$5`` lease margin, ``$6`` account, ``$7`` the handler
-    (or handlers, when ``handlers`` > 1; 0: any handler).
+    (or handlers, when ``handler_count`` > 1; 0: any handler).
 
     One handler is ``handler = $7``, not ``= ANY(…)``: only then can PostgreSQL walk
     ``ix_jobs_claimable`` in ``run_at`` order and stop at ``limit``, so a claim costs the same
@@ -143,9 +143,9 @@ def _claim_sql(source: JobStatus, *, by_account: bool, handlers: int) -> str:
     conditions = [f"status = '{source.value}'"]
     if by_account:
         conditions.append("account_id = $6")
-    if handlers == 1:
+    if handler_count == 1:
         conditions.append("handler = $7::text")
-    elif handlers > 1:
+    elif handler_count > 1:
         conditions.append("handler = ANY($7::text[])")
     returned = ", ".join(c.name for c in CLAIM_COLUMNS)
     lease = "$1::timestamptz + make_interval(secs => numbered.timeout_seconds + $5::float8)"
@@ -170,7 +170,7 @@ WITH claimed AS (
            $4::text, lease_expires_at
     FROM started
 )
-SELECT * FROM started ORDER BY n
+SELECT {returned}, execution_id, lease_expires_at FROM started ORDER BY n
 """
 
 
@@ -188,21 +188,14 @@ async def _claim_postgres(
     """The claim as one statement of plain SQL: the hottest path, where building and compiling
     SQLAlchemy statements cost more than running them. (``exec_driver_sql``: SQLAlchemy still
     wraps errors and invalidates a dead connection.)"""
-    sql = _claim_sql(
-        source, by_account=account_id is not None, handlers=len(handlers) if handlers else 0
-    )
+    sql = _claim_sql(source, by_account=account_id is not None, handler_count=len(handlers or ()))
     args: list[Any] = [now, limit, new_ids("exe", limit), worker_id, lease_margin]
     if account_id is not None:
         args.append(account_id)
     if handlers:
         args.append(handlers[0] if len(handlers) == 1 else handlers)
     rows = (await conn.exec_driver_sql(sql, tuple(args))).mappings()
-    claimed = []
-    for row in rows:
-        job = dict(row)
-        del job["n"]
-        claimed.append(cast(ClaimedJob, job))
-    return claimed
+    return [cast(ClaimedJob, dict(row)) for row in rows]
 
 
 async def job_claim_ready(
