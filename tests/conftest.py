@@ -50,6 +50,13 @@ async def _pg_admin(statement: str) -> None:
         await conn.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps its event loop running in the main
+    thread for as long as the (session-wide) browser lives, and async tests cannot start
+    their own loop meanwhile."""
+    items.sort(key=lambda item: item.path.name.startswith("test_browser_"))
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""

@@ -11,6 +11,7 @@ from tests.helpers import (
     claim,
     claim_one,
     create_schedule,
+    expect,
     get_job,
     get_schedule,
     list_jobs,
@@ -889,3 +890,73 @@ async def test_versions_no_integer_can_hold_are_not_found(client):
         rollback = await client.post(f"/v1/schedules/v/rollback/{version}")
         assert rollback.status_code == 404
     assert (await get_schedule(client, "v"))["version"] == 1
+
+
+async def test_list_search_finds_a_case_insensitive_substring_of_the_name(client, other_client):
+    for name in ["Nightly Report", "nightly-backup", "hourly", "100%_done", "100x done"]:
+        await create_schedule(client, name=name, handler="h", cron="0 * * * *")
+    await create_schedule(other_client, name="nightly", handler="h", cron="0 * * * *")
+
+    async def names(**params: str) -> list[str]:
+        data = expect(await client.get("/v1/schedules", params=params), 200)["data"]
+        return sorted(s["name"] for s in data)
+
+    assert await names(search="NIGHTLY") == ["Nightly Report", "nightly-backup"]
+    assert await names(search="%_") == ["100%_done"]
+    assert await names(search="nightly", handler="h", state="enabled") == [
+        "Nightly Report",
+        "nightly-backup",
+    ]
+    assert len(await names(search="")) == 5
+    too_long = await client.get("/v1/schedules", params={"search": "x" * 201})
+    assert too_long.status_code in (400, 422)
+
+
+async def test_list_includes_each_schedules_recent_runs_on_request(client, runtime, clock):
+    await create_schedule(
+        client,
+        name="busy",
+        handler="h",
+        interval={"value": 1, "unit": "second"},
+        concurrency="allow",
+        max_retries=0,
+    )
+    quiet = await create_schedule(client, name="quiet", handler="h", cron="0 0 1 1 *")
+    for _ in range(33):
+        clock.advance(seconds=1)
+        await run_scheduler(runtime)
+    for outcome in ["completed", "failed"]:
+        job = await claim_one(client)  # the oldest ready job first
+        await report(client, job["execution_id"], status=outcome)
+
+    page = expect(await client.get("/v1/schedules", params={"include": "recent_runs"}), 200)
+    runs = {s["name"]: s["recent_runs"] for s in page["data"]}
+    assert runs["quiet"] == [] and quiet["id"] not in {r["id"] for r in runs["busy"]}
+    slots = [r["scheduled_for"] for r in runs["busy"]]
+    assert len(slots) == 30 and slots == sorted(slots)
+    assert slots[-1] == "2026-03-01T12:00:33Z"  # the latest 30 of 33, oldest first
+    assert {r["status"] for r in runs["busy"]} == {"ready"}  # the finished two were the oldest
+    assert set(runs["busy"][0]) == {"id", "status", "scheduled_for"}
+    assert "recent_runs" not in expect(await client.get("/v1/schedules"), 200)["data"][0]
+
+
+async def test_recent_runs_show_how_each_run_ended(client, runtime, clock):
+    await create_schedule(
+        client, name="r", handler="h", interval={"value": 1, "unit": "second"}, max_retries=0
+    )
+    for outcome in ["completed", "failed"]:
+        clock.advance(seconds=1)
+        await run_scheduler(runtime)
+        job = await claim_one(client)
+        await report(client, job["execution_id"], status=outcome)
+    page = expect(await client.get("/v1/schedules?include=recent_runs"), 200)
+    assert [r["status"] for r in page["data"][0]["recent_runs"]] == ["completed", "failed"]
+
+
+async def test_list_include_refuses_unknown_names_and_pages_over_100(client):
+    for params in [{"include": "everything"}, {"include": "recent_runs", "limit": "101"}]:
+        response = await client.get("/v1/schedules", params=params)
+        assert response.status_code == 400, params
+        assert response.json()["error"]["code"] == "invalid_filter"
+    ok = await client.get("/v1/schedules", params={"include": "recent_runs", "limit": "100"})
+    assert ok.status_code == 200

@@ -14,6 +14,7 @@ from chronos.server.domain.states import ExecutionStatus
 from chronos.server.engine.scheduler import Scheduler
 from chronos.server.store import jobs as job_store
 from tests.helpers import (
+    claim,
     claim_one,
     create_job,
     create_schedule,
@@ -203,3 +204,18 @@ async def test_pruner_deletes_old_finished_jobs_in_batches(client, runtime, cloc
     assert (await pruner.run_once()).deleted == 0
     remaining = {j["id"] for j in await list_jobs(client)}
     assert remaining == {kept_running["id"], recent["id"]}
+
+
+async def test_pruner_forgets_workers_not_seen_for_a_week(client, runtime, clock, account):
+    from chronos.server.engine.maintenance.pruner import Pruner
+    from chronos.server.store.dashboard import worker_list
+
+    await claim(client, ["h"], worker_id="old-worker")
+    clock.advance(days=6)
+    await claim(client, ["h"], worker_id="recent-worker")
+    clock.advance(days=1, seconds=1)
+    pruner = Pruner(runtime.db, clock, runtime.notifier, retention=timedelta(days=7))
+    assert (await pruner.run_once()).workers_forgotten == 1
+    async with runtime.db.read() as conn:
+        seen = await worker_list(conn, account["id"], seen_since=clock.now() - timedelta(days=30))
+    assert [w["worker_id"] for w in seen] == ["recent-worker"]

@@ -23,7 +23,7 @@ import httpx
 
 from chronos import webhooks as _webhooks
 from chronos.errors import ChronosError, ConnectionFailed, error_from_response
-from chronos.models import Execution, Job, Page, Schedule, parse_time
+from chronos.models import Execution, Job, Page, Schedule, SchedulePreview, parse_time
 
 DEFAULT_URL = "http://localhost:8080"
 Call = Callable[..., Any]
@@ -55,6 +55,18 @@ class Schedules:
     def create(self, **fields: Any) -> Schedule:
         """``create(name=…, handler=…, cron=…|interval=…|schedule=…, …)``; see the API docs."""
         return self._call("POST", "/v1/schedules", json=_body(fields), parse=Schedule.from_dict)
+
+    def preview(self, *, count: int = 10, **fields: Any) -> SchedulePreview:
+        """The next ``count`` (1-100) fires of a schedule body, as ``create`` takes it, with
+        its timing in words and DST warnings; nothing is stored. A body ``create`` would
+        refuse raises the same error."""
+        return self._call(
+            "POST",
+            "/v1/schedules/preview",
+            json=_body(fields),
+            params={"count": count},
+            parse=SchedulePreview.from_dict,
+        )
 
     def upsert(self, name: str, **fields: Any) -> Schedule:
         """Create or update by name (``PUT``): safe to run from every instance at start-up."""

@@ -94,3 +94,28 @@ class Schedule(_Model):
 class Page(Generic[T]):
     data: list[T]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SchedulePreview:
+    """An unsaved schedule's next fires (``schedules.preview``): ``fires`` in UTC, ``local``
+    the same instants in its ``timezone``; ``warnings`` are the API's dicts
+    (``code``, ``message``, ``local_date``), e.g. for times a DST change skips or repeats."""
+
+    fires: list[datetime]
+    local: list[datetime]
+    timezone: str
+    description: str
+    warnings: list[dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SchedulePreview:
+        return cls(
+            fires=[datetime.fromisoformat(t.replace("Z", "+00:00")) for t in data["data"]],
+            local=[datetime.fromisoformat(t) for t in data["local"]],
+            timezone=data["timezone"],
+            description=data["description"],
+            warnings=list(data["warnings"]),
+            raw=data,
+        )

@@ -108,6 +108,9 @@ async def test_api_key_authenticate_returns_the_keys_account_and_scope(
             "account_id": account_id,
             "scope": "admin",
             "last_used_at": None,
+            "key_name": "k",
+            "key_prefix": mine_plain[:10],
+            "account_name": "acme",
         }
         found = await store.api_key_authenticate(conn, theirs_plain)
         assert found is not None

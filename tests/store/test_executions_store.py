@@ -105,6 +105,7 @@ async def test_execution_lock_many_is_scoped_to_the_account_unless_none(
         "status": "running",
         "started_at": clock.now(),
         "job_id": mine["id"],
+        "account_id": account_id,
         "attempt": 1,
         "schedule_id": None,
         "run_at": mine["run_at"],

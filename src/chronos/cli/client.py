@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chronos.client import Chronos
@@ -178,23 +179,27 @@ def schedules_show(ctx: typer.Context, schedule: str, as_json: JsonFlag = False)
     _fields(found.raw, SCHEDULE_FIELDS)
 
 
-@schedules_app.command("create")
-def schedules_create(
-    ctx: typer.Context,
+HandlerOption = Annotated[str | None, typer.Option(help="pull handler name")]
+CronOption = Annotated[str | None, typer.Option(help='e.g. "0 2 * * *"')]
+EveryOption = Annotated[str | None, typer.Option(help='an interval, e.g. "90s", "1h"')]
+PayloadOption = Annotated[str | None, typer.Option(help="JSON")]
+FromFileOption = Annotated[
+    typer.FileText | None,
+    typer.Option("--from-file", help="a JSON schedule body; options given override it"),
+]
+
+
+def _schedule_body(
     name: str,
-    handler: Annotated[str | None, typer.Option(help="pull handler name")] = None,
-    cron: Annotated[str | None, typer.Option(help='e.g. "0 2 * * *"')] = None,
-    every: Annotated[str | None, typer.Option(help='an interval, e.g. "90s", "1h"')] = None,
-    timezone: str = "UTC",
-    payload: Annotated[str | None, typer.Option(help="JSON")] = None,
-    tag: TagOption = None,
-    from_file: Annotated[
-        typer.FileText | None,
-        typer.Option("--from-file", help="a JSON schedule body; options given override it"),
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create a schedule."""
+    handler: str | None,
+    cron: str | None,
+    every: str | None,
+    timezone: str,
+    payload: str | None,
+    tag: list[str] | None,
+    from_file: Any,
+) -> dict[str, Any]:
+    """The body ``schedules create`` (and ``preview``) sends: the file, then the options."""
     body: dict[str, Any] = json.load(from_file) if from_file else {}
     body["name"] = name
     options = {
@@ -206,6 +211,24 @@ def schedules_create(
         "tags": _tags(tag) or None,
     }
     body.update({k: v for k, v in options.items() if v is not None})
+    return body
+
+
+@schedules_app.command("create")
+def schedules_create(
+    ctx: typer.Context,
+    name: str,
+    handler: HandlerOption = None,
+    cron: CronOption = None,
+    every: EveryOption = None,
+    timezone: str = "UTC",
+    payload: PayloadOption = None,
+    tag: TagOption = None,
+    from_file: FromFileOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a schedule."""
+    body = _schedule_body(name, handler, cron, every, timezone, payload, tag, from_file)
     with _client(ctx) as client:
         created = client.schedules.create(**body)
     if as_json:
@@ -214,6 +237,40 @@ def schedules_create(
         f"created schedule [bold]{created.name}[/bold] ({created.id}), "
         f"next run {created.raw['next_run_at']}"
     )
+
+
+@schedules_app.command("preview")
+def schedules_preview(
+    ctx: typer.Context,
+    name: str,
+    handler: HandlerOption = None,
+    cron: CronOption = None,
+    every: EveryOption = None,
+    timezone: str = "UTC",
+    payload: PayloadOption = None,
+    tag: TagOption = None,
+    from_file: FromFileOption = None,
+    count: Annotated[int, typer.Option(min=1, max=100, help="how many fires")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a schedule's next fires without creating it (same options as create)."""
+    body = _schedule_body(name, handler, cron, every, timezone, payload, tag, from_file)
+    with _client(ctx) as client:
+        preview = client.schedules.preview(count=count, **body)
+    if as_json:
+        return _print_json(preview.raw)
+    console.print(escape(preview.description), soft_wrap=True)
+    _table(
+        [f"local ({preview.timezone})", "UTC"],
+        [list(pair) for pair in zip(preview.raw["local"], preview.raw["data"], strict=True)],
+    )
+    if not preview.fires:
+        console.print("no upcoming fires")
+    for warning in preview.warnings:
+        console.print(
+            f"[yellow]warning[/yellow] {escape(warning['code'])}: {escape(warning['message'])}",
+            soft_wrap=True,
+        )
 
 
 def _schedule_action(action: str, describe: Callable[[Any], str]) -> Callable[..., None]:

@@ -18,7 +18,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chronos import __version__
 from chronos.errors import ChronosError
-from chronos.server.api import jobs, keys, openapi, ops, schedules, signing, worker
+from chronos.server import dashboard
+from chronos.server.api import (
+    jobs,
+    keys,
+    openapi,
+    ops,
+    overview,
+    schedules,
+    signing,
+    worker,
+    workers,
+)
 from chronos.server.api.deps import require_json_body
 from chronos.server.api.guard import RequestGuard, error_response
 from chronos.server.errors import RateLimited, from_store_error
@@ -57,13 +68,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Scheduling service: cron, interval and one-off jobs, pull or push.",
         lifespan=lifespan,
-        dependencies=[Depends(require_json_body)],
     )
     app.state.runtime = runtime
-    app.include_router(ops.router)
+    json_only = [Depends(require_json_body)]
+    app.include_router(ops.router, dependencies=json_only)
     if "api" in runtime.settings.roles:
-        for module in (keys, signing, schedules, jobs, worker):
-            app.include_router(module.router)
+        for module in (keys, signing, schedules, jobs, worker, overview, workers):
+            app.include_router(module.router, dependencies=json_only)
+        dashboard.install(app)
     app.add_middleware(
         RequestGuard,
         limit=runtime.settings.max_body_bytes,

@@ -29,6 +29,12 @@ def new_ids(prefix: str, count: int) -> list[str]:
     ]
 
 
+def id_floor(prefix: str, at_ms: int) -> str:
+    """The smallest id made at or after ``at_ms``: ``id >= id_floor(…)`` selects rows created
+    since then through an index on the id (ids sort by creation time)."""
+    return _encode(prefix, at_ms << 80)
+
+
 def _encode(prefix: str, value: int) -> str:
     pairs = [_PAIRS[(value >> shift) & 1023] for shift in range(120, -10, -10)]
     return f"{prefix}_{''.join(pairs)}"

@@ -4,6 +4,11 @@ A claim long-poll waits on an event for its (account, handler) pairs; whoever ma
 claimable sets it. The scheduler, the admission service and the dispatcher have their own
 events, set when a schedule changes, a job gets a new ``run_at`` or a push job is queued.
 
+What the dashboard shows changed: ``changed(account, topic)`` (``jobs``, ``schedules``,
+``workers``), coalesced to at most one message per account and topic every
+:data:`CHANGE_COALESCE_SECONDS`, so a busy queue costs a few messages a second, not one per job.
+Live pages listen with :meth:`Notifier.on_change`.
+
 Every event also goes to ``broadcast`` when one is attached: in a cluster, the PostgreSQL
 bridge (:mod:`chronos.server.engine.cluster`) carries it to the other nodes with
 ``NOTIFY``, and hands what they send to :meth:`Notifier.receive`.
@@ -22,6 +27,9 @@ from typing import Any
 # A wake-up as it travels between nodes: (kind, account id, handler or job id).
 Message = tuple[str, str, str]
 
+CHANGE_COALESCE_SECONDS = 0.25
+TOPICS = ("jobs", "schedules", "workers")
+
 
 class Notifier:
     def __init__(self) -> None:
@@ -31,6 +39,9 @@ class Notifier:
         self.lease_wakeup = asyncio.Event()
         self.dispatch_wakeup = asyncio.Event()
         self._cancel_listeners: list[Callable[[str], None]] = []
+        self._change_listeners: list[Callable[[str, str], None]] = []
+        self._changes: set[tuple[str, str]] = set()
+        self._changes_flush: asyncio.TimerHandle | None = None
         self.broadcast: Callable[[Message], None] | None = None
         # Set when this node begins shutting down: claims take no new work and stop waiting.
         self.shutting_down = asyncio.Event()
@@ -60,8 +71,12 @@ class Notifier:
     def jobs_ready_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Wake whoever takes these jobs next: claimers for ``ready``, the dispatcher for
         ``queued``."""
+        rows = list(rows)
+        accounts = {row["account_id"] for row in rows if row.get("account_id")}
         for message in _wakeups(rows):
             self._send(message)
+        for account_id in accounts:
+            self.changed(account_id, "jobs")
 
     def jobs_released(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Jobs released by this node as it shuts down: wake the other nodes only (this one
@@ -83,6 +98,28 @@ class Notifier:
     def pending_changed(self) -> None:
         self._send(("pending", "", ""))
 
+    def on_change(self, listener: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``listener(account_id, topic)`` when something shown changes; returns a
+        function that removes it."""
+        self._change_listeners.append(listener)
+        return lambda: self._change_listeners.remove(listener)
+
+    def changed(self, account_id: str, topic: str) -> None:
+        """Something ``account_id``'s pages show under ``topic`` changed (sent coalesced)."""
+        self._changes.add((account_id, topic))
+        if self._changes_flush is None:
+            loop = asyncio.get_running_loop()
+            self._changes_flush = loop.call_later(CHANGE_COALESCE_SECONDS, self.flush_changes)
+
+    def flush_changes(self) -> None:
+        """Send the changes gathered so far (the timer does it; tests call it directly)."""
+        if self._changes_flush is not None:
+            self._changes_flush.cancel()
+        self._changes_flush = None
+        changes, self._changes = self._changes, set()
+        for account_id, topic in changes:
+            self._send(("changed", account_id, topic))
+
     def _send(self, message: Message) -> None:
         self.receive(message)
         if self.broadcast is not None:
@@ -103,6 +140,9 @@ class Notifier:
         elif kind == "canceled":
             for listener in self._cancel_listeners:
                 listener(key)
+        elif kind == "changed":
+            for change_listener in list(self._change_listeners):
+                change_listener(account_id, key)
 
     def shut_down(self) -> None:
         """This node is stopping: wake every claim waiting here so it answers with no jobs.

@@ -1,5 +1,6 @@
 """Everything a running node holds: settings, database, clock, notifier, the service layer
-(``runtime.jobs``, ``.schedules``, ``.executions``, ``.accounts``) and the engine services.
+(``runtime.jobs``, ``.schedules``, ``.executions``, ``.accounts``, ``.overview``) and the
+engine services.
 
 runtime = Runtime(settings, clock=FakeClock())
 await runtime.start()      # migrate (if asked), bootstrap, start services for the roles
@@ -30,7 +31,9 @@ from chronos.server.notifier import Notifier
 from chronos.server.services.accounts import AccountService
 from chronos.server.services.executions import ExecutionService
 from chronos.server.services.jobs import JobService
+from chronos.server.services.overview import OverviewService
 from chronos.server.services.schedules import ScheduleService
+from chronos.server.services.workers import WorkerService
 from chronos.server.store.db import Database
 from chronos.server.store.migrate import migrate
 
@@ -61,7 +64,13 @@ class Runtime:
             RateLimiter(settings.rate_limit_per_second) if settings.rate_limit_per_second else None
         )
         self.long_polls = LongPollLimiter(settings.max_long_polls_per_key)
-        self.jobs = JobService(self.db, self.clock, self.notifier)
+        self.jobs = JobService(
+            self.db,
+            self.clock,
+            self.notifier,
+            max_payload_bytes=settings.max_payload_bytes,
+            max_push_timeout=settings.push_max_timeout_seconds,
+        )
         self.schedules = ScheduleService(
             self.db,
             self.clock,
@@ -70,6 +79,8 @@ class Runtime:
             max_push_timeout=settings.push_max_timeout_seconds,
         )
         self.executions = ExecutionService(self.db, self.clock, self.notifier)
+        self.overview = OverviewService(self.db, self.clock)
+        self.workers = WorkerService(self.db, self.clock)
         self.on_started = on_started
         # Loop time by which pushes in flight must finish; set when the shutdown begins.
         self.shutdown_deadline: float | None = None

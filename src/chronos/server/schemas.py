@@ -128,6 +128,8 @@ READ_ONLY_SCHEDULE_FIELDS = frozenset(
         "version",
         "state",
         "success_rate",
+        "paused",
+        "recent_runs",
     }
 )
 
@@ -183,6 +185,10 @@ class BatchResultItem(ResultIn):
 
 class BatchResultsIn(Strict):
     results: Annotated[list[BatchResultItem], Field(min_length=1, max_length=1000)]
+
+
+class PauseIn(Strict):
+    note: str | None = Field(default=None, max_length=1000, description="why; shown to others")
 
 
 class ApiKeyIn(Strict):

@@ -109,7 +109,10 @@ def _say(settings: Settings, text: str) -> None:
 def announce(runtime: Runtime) -> None:
     settings = runtime.settings
     url = f"http://{settings.host}:{settings.port}"
-    _say(settings, f"Chronos is running at {url} (API docs at {url}/docs)")
+    if "api" in settings.roles:
+        _say(settings, f"Chronos is running at {url} (dashboard at {url}/, API docs at {url}/docs)")
+    else:
+        _say(settings, f"Chronos is running at {url} (roles: {', '.join(sorted(settings.roles))})")
     _say(settings, f"database: {mask_url(settings.database_url)}")
     if runtime.bootstrap_key:
         if settings.bootstrap_api_key is not None:

@@ -14,12 +14,12 @@ from chronos.server.api.deps import AccountId, Limit, RuntimeDep, tag_filters
 from chronos.server.api.presenters import execution_out, job_out, page_out
 from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.rows import JobSpec
-from chronos.server.domain.states import JobStatus
+from chronos.server.domain.states import JobStatus, JobTrigger
 from chronos.server.errors import ChronosError
 from chronos.server.normalize import normalize_job
 from chronos.server.runtime import Runtime
 from chronos.server.schemas import JobIn
-from chronos.server.services.jobs import JobFilter
+from chronos.server.services.jobs import JobFilter, parse_created_range
 
 router = APIRouter(tags=["jobs"], route_class=SafeRoute)
 
@@ -66,15 +66,24 @@ async def list_jobs(
     schedule_id: str | None = None,
     status: JobStatus | None = None,
     handler: str | None = None,
+    trigger: JobTrigger | None = None,
+    created_from: str | None = None,
+    created_to: str | None = None,
     cursor: str | None = None,
     limit: Limit = 50,
 ) -> dict[str, Any]:
+    """Newest first. ``created_from``/``created_to``: RFC 3339 (no offset means UTC), the
+    range ``[created_from, created_to)``; ``tag.KEY=VALUE`` filters by tag."""
+    start, end = parse_created_range(created_from, created_to)
     where = JobFilter(
         schedule_id=None if schedule_id == "null" else schedule_id,
         one_off_only=schedule_id == "null",
         status=status,
         handler=handler,
         tags=tag_filters(request),
+        created_from=start,
+        created_to=end,
+        trigger=trigger,
     )
     rows, next_cursor = await runtime.jobs.find(account_id, where, cursor=cursor, limit=limit)
     return page_out([job_out(r) for r in rows], next_cursor)

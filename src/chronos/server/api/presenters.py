@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from chronos.server.domain.durations import format_seconds
+from chronos.server.domain.ledger import Slot
 from chronos.server.domain.rows import (
     ApiKeyRow,
     ClaimedJob,
     ExecutionRow,
     JobRow,
     RetryPolicyData,
+    ScheduleEventRow,
     ScheduleRow,
     ScheduleSpec,
     ScheduleVersionRow,
 )
+from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import iso
+from chronos.server.store.schedules import RecentRun
 
 
 def retry_policy_out(policy: RetryPolicyData, max_retries: int) -> dict[str, Any]:
@@ -51,11 +55,16 @@ def schedule_config_out(spec: ScheduleSpec) -> dict[str, Any]:
     }
 
 
-def schedule_out(row: ScheduleRow, counts: dict[str, int] | None = None) -> dict[str, Any]:
-    """A schedule with its state; ``counts`` are its recent completed/failed jobs."""
+def schedule_out(
+    row: ScheduleRow,
+    counts: dict[str, int] | None = None,
+    paused: ScheduleEventRow | None = None,
+) -> dict[str, Any]:
+    """A schedule with its state; ``counts`` are its recent completed/failed jobs, ``paused``
+    the event that paused it (who, when, why)."""
     completed = (counts or {}).get("completed", 0)
     finished = completed + (counts or {}).get("failed", 0)
-    return {
+    out = {
         "id": row["id"],
         **schedule_config_out(row["spec"]),
         "state": row["state"],
@@ -66,6 +75,25 @@ def schedule_out(row: ScheduleRow, counts: dict[str, int] | None = None) -> dict
         "success_rate": round(completed / finished, 4) if finished else None,
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+    }
+    if row["state"] == ScheduleState.PAUSED:
+        out["paused"] = (
+            {"at": iso(paused["at"]), "by": paused["actor"], "note": paused["note"]}
+            if paused is not None
+            else None
+        )
+    return out
+
+
+def schedule_event_out(row: ScheduleEventRow) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "at": iso(row["at"]),
+        "kind": row["kind"],
+        "actor": row["actor"],
+        "note": row["note"],
+        "details": row["details"],
+        "version": row["version"],
     }
 
 
@@ -152,3 +180,25 @@ def api_key_out(row: ApiKeyRow) -> dict[str, Any]:
 
 def page_out(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
     return {"data": items, "next_cursor": next_cursor}
+
+
+def recent_run_out(row: RecentRun) -> dict[str, Any]:
+    return {"id": row["id"], "status": row["status"], "scheduled_for": iso(row["scheduled_for"])}
+
+
+def slot_out(slot: Slot) -> dict[str, Any]:
+    """A slot of a schedule's fire ledger: when, what became of it, and why."""
+    return {
+        "at": iso(slot.at),
+        "outcome": slot.outcome.value,
+        "lag_seconds": slot.lag_seconds,
+        "job_id": slot.job_id,
+        "job_status": slot.job_status,
+        "reason": slot.reason,
+        "version": slot.version,
+    }
+
+
+def schedule_run_out(job: JobRow, execution: ExecutionRow | None) -> dict[str, Any]:
+    """One of a schedule's jobs with its latest execution (null before its first claim)."""
+    return {**job_out(job), "last_execution": execution_out(execution) if execution else None}

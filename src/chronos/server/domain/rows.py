@@ -88,6 +88,25 @@ class ScheduleRow(TypedDict):
     updated_at: datetime
 
 
+class ScheduleEventRow(TypedDict):
+    id: str
+    schedule_id: str
+    at: datetime
+    kind: str  # ScheduleEventKind
+    actor: str | None
+    note: str | None
+    details: dict[str, Any] | None
+    version: int
+
+
+class WorkerRow(TypedDict):
+    account_id: str
+    worker_id: str
+    handlers: list[str]
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
 class ScheduleVersionRow(TypedDict):
     schedule_id: str
     version: int
@@ -169,6 +188,7 @@ class LockedExecution(TypedDict):
     status: str
     started_at: datetime
     job_id: str
+    account_id: str
     attempt: int
     schedule_id: str | None
     run_at: datetime
@@ -228,6 +248,16 @@ class KeyHolder(TypedDict):
     account_id: str
     scope: str  # KeyScope
     last_used_at: datetime | None
+    key_name: str
+    key_prefix: str
+    account_name: str
+
+
+def actor_of(holder: KeyHolder, *, via: str | None = None) -> str:
+    """How a change made with this key is attributed: ``ops (chrns_AbC1…)``, prefixed with
+    ``via`` (``"dashboard"``) when it was made through a front end."""
+    who = f"{holder['key_name']} ({holder['key_prefix']}…)"
+    return f"{via}: {who}" if via else who
 
 
 class AccountRow(TypedDict):

@@ -85,6 +85,20 @@ class KeyScope(StrEnum):
     WORKER = "worker"  # the worker protocol only: claim, heartbeat, results
 
 
+class ScheduleEventKind(StrEnum):
+    """What happened to a schedule (its event history: who changed what, when, why)."""
+
+    CREATED = "created"
+    UPDATED = "updated"  # a new configuration (a new version)
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    ROLLED_BACK = "rolled_back"
+    TRIGGERED = "triggered"  # run now
+    MISSED = "missed"  # slots the scheduler did not fire (downtime, under the misfire policy)
+
+
 class SigningSecretStatus(StrEnum):
     CURRENT = "current"  # signs push requests
     PREVIOUS = "previous"  # still sent alongside until the next rotation

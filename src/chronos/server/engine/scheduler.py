@@ -4,7 +4,9 @@ One round locks the due schedules (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so 
 scheduler nodes share the work), plans each one's slots under its misfire policy, inserts the
 jobs with ``ON CONFLICT DO NOTHING`` on ``(schedule_id, scheduled_for)``, applies the
 concurrency policy and advances ``next_run_at`` — all in one transaction. A crash anywhere
-before the commit leaves nothing behind; the next round redoes the same slots.
+before the commit leaves nothing behind; the next round redoes the same slots. Slots the
+misfire policy does not fire (Chronos was down, or behind) are recorded as a ``missed``
+schedule event in the same transaction, so the dashboard can say which and why.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from datetime import datetime, timedelta
 
 from chronos.server import events, metrics
 from chronos.server.clock import Clock
-from chronos.server.domain.rows import JobRow, ScheduleRow
+from chronos.server.domain.rows import JobRow, ScheduleEventRow, ScheduleRow
 from chronos.server.domain.schedules import plan
-from chronos.server.domain.states import JobStatus
-from chronos.server.domain.timing import FirePlan
+from chronos.server.domain.states import JobStatus, ScheduleEventKind
+from chronos.server.domain.timing import FirePlan, iso
 from chronos.server.engine.admission import admit_fired
 from chronos.server.engine.service import Service
+from chronos.server.ids import new_id
 from chronos.server.notifier import Notifier
+from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database
 from chronos.server.store.schedules import ScheduleAdvance
@@ -59,6 +63,7 @@ class Scheduler(Service):
             outcome.schedules = len(due)
             fired: list[tuple[ScheduleRow, datetime]] = []
             advances: list[ScheduleAdvance] = []
+            missed: list[ScheduleEventRow] = []
             for schedule in due:
                 try:
                     fire_plan = plan(schedule, now)
@@ -68,6 +73,8 @@ class Scheduler(Service):
                     log.exception("cannot plan schedule %s; retrying in 60s", schedule["id"])
                     fire_plan = FirePlan([], now + timedelta(seconds=60))
                 outcome.missed += fire_plan.missed
+                if fire_plan.missed:
+                    missed.append(_missed_event(schedule, fire_plan, now))
                 fired.extend((schedule, slot) for slot in fire_plan.slots)
                 advances.append(
                     {
@@ -78,6 +85,8 @@ class Scheduler(Service):
                 )
             admitted = await admit_fired(conn, fired, now)
             await schedule_store.schedule_advance_many(conn, advances)
+            for event in missed:
+                await dashboard_store.schedule_event_insert(conn, event)
             # A slot skipped by the concurrency policy shows on its schedule (last_status), so
             # a schedule stuck behind a job nobody runs does not go unnoticed.
             skipped = {
@@ -111,3 +120,23 @@ class Scheduler(Service):
     async def next_deadline(self) -> datetime | None:
         async with self.db.read() as conn:
             return await schedule_store.schedule_next_due_at(conn)
+
+
+def _missed_event(schedule: ScheduleRow, fire_plan: FirePlan, now: datetime) -> ScheduleEventRow:
+    """The record of slots a round did not fire: how many, from when, under which policy."""
+    policy = schedule["spec"]["misfire_policy"]
+    return {
+        "id": new_id("sev"),
+        "schedule_id": schedule["id"],
+        "at": now,
+        "kind": ScheduleEventKind.MISSED.value,
+        "actor": None,
+        "note": f"{fire_plan.missed} slot(s) not fired under the misfire policy {policy!r}",
+        "details": {
+            "count": fire_plan.missed,
+            "from": iso(schedule["next_run_at"]),
+            "until": iso(now),
+            "policy": policy,
+        },
+        "version": schedule["version"],
+    }

@@ -35,6 +35,7 @@ from chronos.server.domain.states import ExecutionStatus, JobStatus
 from chronos.server.errors import ExecutionNotRunning, NotFound, UnrecordableResult
 from chronos.server.notifier import Notifier
 from chronos.server.store import claims
+from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store import schedules as schedule_store
@@ -46,6 +47,10 @@ log = logging.getLogger("chronos.executions")
 # A waiting claim re-checks the database this often even without a wake-up, so a lost
 # notification delays a job by at most this much instead of stranding it.
 FALLBACK_POLL_SECONDS = 5.0
+
+# A polling worker's ``last_seen_at`` is written at most this often per node (the dashboard's
+# workers page reads it): a worker costs one small write every few seconds, not one per poll.
+WORKER_SEEN_EVERY_SECONDS = 5.0
 
 LEASE_EXPIRED_ERROR = {
     "type": "timeout",
@@ -157,6 +162,8 @@ class ExecutionService:
         self.db = db
         self.clock = clock
         self.notifier = notifier
+        # (account, worker) → loop time its last_seen_at was written by this node.
+        self._workers_written: dict[tuple[str, str], float] = {}
 
     async def claim(
         self,
@@ -178,6 +185,8 @@ class ExecutionService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         shutting_down = self.notifier.shutting_down
+        if worker_id is not None:
+            await self._worker_seen(account_id, worker_id, handlers, loop.time())
         while True:
             if shutting_down.is_set():
                 return []
@@ -194,6 +203,7 @@ class ExecutionService:
                 if claimed:
                     metrics.JOBS_CLAIMED.inc(len(claimed))
                     events.jobs_claimed(claimed, worker_id)
+                    self.notifier.changed(account_id, "jobs")
                     return claimed
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -203,6 +213,24 @@ class ExecutionService:
                         await woken.wait()
             if disconnected is not None and await disconnected():
                 return []
+
+    async def _worker_seen(
+        self, account_id: str, worker_id: str, handlers: list[str], loop_time: float
+    ) -> None:
+        key = (account_id, worker_id)
+        written = self._workers_written.get(key)
+        if written is not None and loop_time - written < WORKER_SEEN_EVERY_SECONDS:
+            return
+        if len(self._workers_written) > 10_000:  # bounded: forget the oldest half
+            oldest = sorted(self._workers_written.items(), key=lambda item: item[1])
+            self._workers_written = dict(oldest[5_000:])
+        async with self.db.transaction() as conn:
+            await dashboard_store.worker_seen(
+                conn, account_id, worker_id, handlers, self.clock.now()
+            )
+        self._workers_written[key] = loop_time
+        if written is None:
+            self.notifier.changed(account_id, "workers")
 
     async def finish(
         self, account_id: str | None, reports: Sequence[Report]
@@ -299,3 +327,8 @@ class ExecutionService:
         events.executions_finished(finished.endings, finished.outcomes)
         if finished.retries_scheduled:
             self.notifier.pending_changed()
+        scheduled = any(ending.execution["schedule_id"] for ending in finished.endings)
+        for account_id in {ending.execution["account_id"] for ending in finished.endings}:
+            self.notifier.changed(account_id, "jobs")
+            if scheduled:
+                self.notifier.changed(account_id, "schedules")

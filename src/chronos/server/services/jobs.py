@@ -12,16 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server import metrics
 from chronos.server.clock import Clock
 from chronos.server.domain.jobs import job_from_spec
 from chronos.server.domain.rows import ExecutionRow, JobRow, JobSpec
-from chronos.server.domain.states import JobStatus
-from chronos.server.errors import InvalidState, NotFound, ValidationFailed
+from chronos.server.domain.states import JobStatus, JobTrigger
+from chronos.server.errors import BadRequest, InvalidState, NotFound, ValidationFailed
+from chronos.server.normalize import normalize_job
 from chronos.server.notifier import Notifier
+from chronos.server.schemas import JobIn, validation_details
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store.db import Database
@@ -34,13 +39,38 @@ class JobFilter:
     status: JobStatus | None = None
     handler: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # Created in [created_from, created_to): an id range (ids sort by creation time).
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    trigger: JobTrigger | None = None
 
 
 class JobService:
-    def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        max_payload_bytes: int = 256 * 1024,
+        max_push_timeout: float | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.notifier = notifier
+        self.max_payload_bytes = max_payload_bytes
+        self.max_push_timeout = max_push_timeout
+
+    def parse(self, data: Any) -> JobSpec:
+        """A one-off job from JSON-like data, validated and normalised as ``POST /v1/jobs``
+        does it (same errors)."""
+        try:
+            body = JobIn.model_validate(data)
+        except ValidationError as exc:
+            raise ValidationFailed("invalid job", details=validation_details(exc)) from exc
+        return normalize_job(
+            body, max_payload_bytes=self.max_payload_bytes, max_push_timeout=self.max_push_timeout
+        )
 
     async def create(self, account_id: str, spec: JobSpec) -> JobRow:
         """One job; a reused idempotency key is a conflict (the store's ``UniqueViolation``)."""
@@ -77,6 +107,9 @@ class JobService:
                 status=where.status.value if where.status else None,
                 handler=where.handler,
                 tags=where.tags,
+                trigger=where.trigger.value if where.trigger else None,
+                created_from=where.created_from,
+                created_to=where.created_to,
                 cursor=cursor,
                 limit=limit,
             )
@@ -108,6 +141,7 @@ class JobService:
                     details={"status": existing["status"]},
                 )
         self.notifier.job_canceled(job_id)
+        self.notifier.changed(account_id, "jobs")
         return job
 
     async def retry(self, account_id: str, job_id: str) -> JobRow:
@@ -131,3 +165,35 @@ class JobService:
         if job is None:
             raise NotFound(f"no job {job_id!r}")
         return job
+
+
+def parse_created_range(
+    created_from: str | None,
+    created_to: str | None,
+    *,
+    names: tuple[str, str] = ("created_from", "created_to"),
+) -> tuple[datetime | None, datetime | None]:
+    """A job list's creation-time bounds from text: RFC 3339, or a date and time without an
+    offset (an HTML ``datetime-local`` value), read as UTC. Empty means unbounded; anything
+    else unreadable, or an empty range, is a :class:`BadRequest` naming the parameter as the
+    caller calls it (``names``)."""
+    start = _parse_instant(names[0], created_from)
+    end = _parse_instant(names[1], created_to)
+    if start is not None and end is not None and start >= end:
+        raise BadRequest(f"{names[0]} must be before {names[1]}", code="invalid_filter")
+    return start, end
+
+
+def _parse_instant(name: str, text: str | None) -> datetime | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        value = None
+    if value is None or value.year < 1970:
+        raise BadRequest(
+            f"{name}: {text[:40]!r} is not a time (use RFC 3339, e.g. 2026-03-01T12:00:00Z)",
+            code="invalid_filter",
+        )
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

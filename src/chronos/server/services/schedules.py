@@ -6,13 +6,16 @@ functions of ``domain/schedules.py``. Schedules are addressed by id or by name.
 
     schedules = ScheduleService(db, clock, notifier, max_payload_bytes=256 * 1024)
     view, created = await schedules.upsert(account_id, "nightly", {"cron": "0 2 * * *", …})
-    await schedules.set_state(account_id, "nightly", ScheduleState.PAUSED)
+    await schedules.set_state(account_id, "nightly", ScheduleState.PAUSED, note="migrating")
+
+Each change is also recorded as a schedule event (who, when, the pause note) in the same
+transaction: ``actor`` names who made it (``domain.rows.actor_of``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,27 +25,67 @@ from chronos.server import metrics
 from chronos.server.clock import Clock
 from chronos.server.domain import schedules as rules
 from chronos.server.domain.jobs import admitted_status, job_from_schedule
-from chronos.server.domain.rows import JobRow, ScheduleRow, ScheduleSpec, ScheduleVersionRow
-from chronos.server.domain.states import JobTrigger, ScheduleState
-from chronos.server.errors import NotFound, ValidationFailed
+from chronos.server.domain.ledger import (
+    DEFAULT_SPAN,
+    MAX_SLOTS,
+    MAX_SPAN,
+    Ledger,
+    build_ledger,
+)
+from chronos.server.domain.preview import Preview, preview_schedule
+from chronos.server.domain.rows import (
+    ExecutionRow,
+    JobRow,
+    ScheduleEventRow,
+    ScheduleRow,
+    ScheduleSpec,
+    ScheduleVersionRow,
+)
+from chronos.server.domain.states import JobTrigger, ScheduleEventKind, ScheduleState
+from chronos.server.errors import BadRequest, NotFound, ValidationFailed
+from chronos.server.ids import new_id
 from chronos.server.normalize import normalize_schedule
 from chronos.server.notifier import Notifier
 from chronos.server.schemas import ScheduleIn, validation_details
+from chronos.server.services.overview import LATE_AFTER_SECONDS
+from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import jobs as job_store
+from chronos.server.store import ledger as ledger_store
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database
 from chronos.server.store.errors import UniqueViolation
+from chronos.server.store.schedules import RecentRun
 
 # The largest version number an INTEGER column holds; larger ones name no version.
 MAX_VERSION = 2**31 - 1
+MAX_NOTE_LENGTH = 1000
+# A run history strip: how many runs by default and at most, for how many schedules at once.
+RECENT_RUNS = 30
+MAX_RECENT_RUNS = 100
+MAX_RECENT_RUN_SCHEDULES = 100
+
+_STATE_EVENTS = {
+    ScheduleState.PAUSED: ScheduleEventKind.PAUSED,
+    ScheduleState.ENABLED: ScheduleEventKind.ENABLED,
+    ScheduleState.DISABLED: ScheduleEventKind.DISABLED,
+}
 
 
 @dataclass(frozen=True)
 class ScheduleView:
-    """A schedule with its recent completed/failed job counts (for its success rate)."""
+    """A schedule with its recent completed/failed job counts (for its success rate) and,
+    when paused, the event that paused it (who, when, the note)."""
 
     row: ScheduleRow
     counts: dict[str, int] | None = None
+    paused: ScheduleEventRow | None = None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Completed among the recent finished jobs; None before any has finished."""
+        completed = (self.counts or {}).get("completed", 0)
+        finished = completed + (self.counts or {}).get("failed", 0)
+        return completed / finished if finished else None
 
 
 @dataclass(frozen=True)
@@ -50,6 +93,7 @@ class ScheduleFilter:
     state: ScheduleState | None = None
     handler: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    search: str | None = None  # a case-insensitive substring of the name
 
 
 class ScheduleService:
@@ -80,16 +124,18 @@ class ScheduleService:
             max_push_timeout=self.max_push_timeout,
         )
 
-    async def create(self, account_id: str, spec: ScheduleSpec) -> ScheduleView:
+    async def create(
+        self, account_id: str, spec: ScheduleSpec, *, actor: str | None = None
+    ) -> ScheduleView:
         """A new schedule; a taken name is a conflict (the store's ``UniqueViolation``)."""
         row = rules.new_schedule(account_id, spec, self.clock.now())
         async with self.db.transaction() as conn:
-            await self._insert(conn, row)
-        self.notifier.schedules_changed()
+            await self._insert(conn, row, actor)
+        self._changed(account_id)
         return ScheduleView(row)
 
     async def upsert(
-        self, account_id: str, name: str, data: dict[str, Any]
+        self, account_id: str, name: str, data: dict[str, Any], *, actor: str | None = None
     ) -> tuple[ScheduleView, bool]:
         """Create or update by name; True when created. An unchanged configuration makes no
         new version. Declarations racing on one name converge: the loser updates the winner's."""
@@ -105,14 +151,15 @@ class ScheduleService:
             if row is None:
                 try:
                     row = rules.new_schedule(account_id, spec, now)
-                    await self._insert(conn, row)
+                    await self._insert(conn, row, actor)
                     created = True
                 except UniqueViolation:
                     row = await self._load(conn, account_id, name, for_update=True)
             if not created and row["spec"] != spec:
                 row = await self._apply_spec(conn, row, spec, now)
+                await self._record(conn, row, ScheduleEventKind.UPDATED, now, actor)
             view = await self._view(conn, row)
-        self.notifier.schedules_changed()
+        self._changed(account_id)
         return view, created
 
     async def find(
@@ -125,6 +172,7 @@ class ScheduleService:
                 state=where.state.value if where.state else None,
                 handler=where.handler,
                 tags=where.tags,
+                search=where.search,
                 cursor=cursor,
                 limit=limit,
             )
@@ -135,7 +183,14 @@ class ScheduleService:
         async with self.db.read() as conn:
             return await self._view(conn, await self._load(conn, account_id, schedule))
 
-    async def patch(self, account_id: str, schedule: str, patch: dict[str, Any]) -> ScheduleView:
+    async def patch(
+        self,
+        account_id: str,
+        schedule: str,
+        patch: dict[str, Any],
+        *,
+        actor: str | None = None,
+    ) -> ScheduleView:
         """Change some fields; the result is validated whole, and stored as a new version."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -143,8 +198,9 @@ class ScheduleService:
             spec = self.parse(rules.patch_base(row["spec"], patch))
             if spec != row["spec"]:
                 row = await self._apply_spec(conn, row, spec, now)
+                await self._record(conn, row, ScheduleEventKind.UPDATED, now, actor)
             view = await self._view(conn, row)
-        self.notifier.schedules_changed()
+        self._changed(account_id)
         return view
 
     async def delete(self, account_id: str, schedule: str) -> None:
@@ -152,11 +208,21 @@ class ScheduleService:
         async with self.db.transaction() as conn:
             row = await self._load(conn, account_id, schedule)
             await schedule_store.schedule_delete(conn, account_id, row["id"])
+        self._changed(account_id)
 
     async def set_state(
-        self, account_id: str, schedule: str, target: ScheduleState | None
+        self,
+        account_id: str,
+        schedule: str,
+        target: ScheduleState | None,
+        *,
+        actor: str | None = None,
+        note: str | None = None,
     ) -> ScheduleView:
-        """Pause, enable or disable; ``target=None`` resumes (back to what ``enabled`` says)."""
+        """Pause, enable or disable; ``target=None`` resumes (back to what ``enabled`` says).
+        ``note`` (why) is kept with the event and shown with a paused schedule."""
+        if note is not None and len(note) > MAX_NOTE_LENGTH:
+            raise ValidationFailed(f"note: at most {MAX_NOTE_LENGTH} characters")
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await self._load(conn, account_id, schedule, for_update=True)
@@ -168,11 +234,13 @@ class ScheduleService:
                     )
                 await schedule_store.schedule_update(conn, row["id"], changes)
                 row = rules.with_changes(row, changes)
+                kind = ScheduleEventKind.RESUMED if target is None else _STATE_EVENTS[target]
+                await self._record(conn, row, kind, now, actor, note or None)
             view = await self._view(conn, row)
-        self.notifier.schedules_changed()
+        self._changed(account_id)
         return view
 
-    async def trigger(self, account_id: str, schedule: str) -> JobRow:
+    async def trigger(self, account_id: str, schedule: str, *, actor: str | None = None) -> JobRow:
         """Run now, whatever the schedule's state: a one-off job with ``trigger: "manual"``."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -180,6 +248,7 @@ class ScheduleService:
             status = admitted_status(row["spec"]["delivery"]["type"])
             job = job_from_schedule(row, now, now, status=status, trigger=JobTrigger.MANUAL)
             await job_store.job_insert_many(conn, [job])
+            await self._record(conn, row, ScheduleEventKind.TRIGGERED, now, actor)
         self.notifier.jobs_ready_many([job])
         metrics.JOBS_CREATED.labels(JobTrigger.MANUAL.value).inc()
         return job
@@ -200,7 +269,9 @@ class ScheduleService:
             row = await self._load(conn, account_id, schedule)
             return await self._version(conn, row["id"], version)
 
-    async def rollback(self, account_id: str, schedule: str, version: int) -> ScheduleView:
+    async def rollback(
+        self, account_id: str, schedule: str, version: int, *, actor: str | None = None
+    ) -> ScheduleView:
         """Restore ``version``'s configuration as a new version (nothing if identical). It is
         re-validated: a configuration valid then is checked against today's rules."""
         now = self.clock.now()
@@ -210,9 +281,105 @@ class ScheduleService:
             spec = self.parse({k: v for k, v in old["spec"].items() if v is not None})
             if spec != row["spec"]:
                 row = await self._apply_spec(conn, row, spec, now)
+                note = f"rolled back to version {version}"
+                await self._record(conn, row, ScheduleEventKind.ROLLED_BACK, now, actor, note)
             view = await self._view(conn, row)
-        self.notifier.schedules_changed()
+        self._changed(account_id)
         return view
+
+    async def events(
+        self, account_id: str, schedule: str, *, limit: int = 100
+    ) -> list[ScheduleEventRow]:
+        """What happened to the schedule (created, changed, paused, …), newest first."""
+        async with self.db.read() as conn:
+            row = await self._load(conn, account_id, schedule)
+            return await dashboard_store.schedule_event_list(conn, row["id"], limit=limit)
+
+    def _changed(self, account_id: str) -> None:
+        self.notifier.schedules_changed()
+        self.notifier.changed(account_id, "schedules")
+
+    async def preview(self, data: Any, count: int) -> Preview:
+        """An unsaved schedule's next ``count`` fires, in words, with DST warnings; nothing
+        is stored. ``data`` is validated exactly as a create's body is (same errors)."""
+        return preview_schedule(self.parse(data), self.clock.now(), count)
+
+    async def recent_runs(
+        self, account_id: str, schedule_ids: list[str], per_schedule: int = RECENT_RUNS
+    ) -> dict[str, list[RecentRun]]:
+        """Each schedule's latest ``per_schedule`` jobs (id, status, slot), oldest first, for
+        a run history strip; every id asked for has a list (empty for another account's)."""
+        if len(schedule_ids) > MAX_RECENT_RUN_SCHEDULES:
+            raise ValidationFailed(
+                f"recent runs: at most {MAX_RECENT_RUN_SCHEDULES} schedules at once"
+            )
+        if not 1 <= per_schedule <= MAX_RECENT_RUNS:
+            raise ValidationFailed(f"recent runs: between 1 and {MAX_RECENT_RUNS} per schedule")
+        async with self.db.read() as conn:
+            rows = await schedule_store.schedule_recent_runs(
+                conn, account_id, schedule_ids, per_schedule
+            )
+        runs: dict[str, list[RecentRun]] = {schedule_id: [] for schedule_id in schedule_ids}
+        for run in rows:
+            runs[run["schedule_id"]].append(run)
+        return runs
+
+    async def slots(
+        self,
+        account_id: str,
+        schedule: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        retention_seconds: float | None = None,
+    ) -> Ledger:
+        """The fire ledger: each slot planned in ``[start, end]`` (default: the last 24 hours,
+        at most 31 days) and what became of it — on time, late, skipped, paused, disabled,
+        missed and why (``domain/ledger.py``). Slots older than ``retention_seconds`` that
+        have no job are ``unknown``: the pruner may have deleted it."""
+        now = self.clock.now()
+        end = now if end is None else _utc(end)
+        start = end - DEFAULT_SPAN if start is None else _utc(start)
+        if start >= end:
+            raise BadRequest("from must be before to", code="invalid_range")
+        if end - start > MAX_SPAN:
+            raise BadRequest(
+                f"the range may span at most {MAX_SPAN.days} days", code="invalid_range"
+            )
+        async with self.db.read() as conn:
+            row = await self._load(conn, account_id, schedule)
+            versions = await schedule_store.schedule_version_list(conn, row["id"])
+            events = await ledger_store.ledger_events(conn, row["id"], start)
+            jobs = await ledger_store.ledger_jobs(
+                conn, row["id"], start, min(end, now), limit=MAX_SLOTS + 1
+            )
+        pruned_before = None
+        if retention_seconds is not None:
+            pruned_before = now - timedelta(seconds=retention_seconds)
+        return build_ledger(
+            row,
+            versions,
+            events,
+            jobs,
+            start=start,
+            end=end,
+            now=now,
+            pruned_before=pruned_before,
+            late_after=timedelta(seconds=LATE_AFTER_SECONDS),
+        )
+
+    async def runs(
+        self, account_id: str, schedule: str, *, cursor: str | None, limit: int
+    ) -> tuple[list[Run], str | None]:
+        """The schedule's jobs (fired, and run by hand), newest first, each with its latest
+        execution (status, duration, worker) — one query for the page, not one per job."""
+        async with self.db.read() as conn:
+            row = await self._load(conn, account_id, schedule)
+            jobs, next_cursor = await job_store.job_list(
+                conn, account_id, schedule_id=row["id"], cursor=cursor, limit=limit
+            )
+            last = await ledger_store.execution_last_for_jobs(conn, [j["id"] for j in jobs])
+        return [Run(job, last.get(job["id"])) for job in jobs], next_cursor
 
     # --- helpers, inside the caller's transaction -----------------------------------------
 
@@ -225,11 +392,35 @@ class ScheduleService:
             raise NotFound(f"no schedule {schedule!r}")
         return row
 
-    @staticmethod
-    async def _insert(conn: AsyncConnection, row: ScheduleRow) -> None:
+    @classmethod
+    async def _insert(cls, conn: AsyncConnection, row: ScheduleRow, actor: str | None) -> None:
         await schedule_store.schedule_insert(conn, row)
         await schedule_store.schedule_version_insert(
             conn, row["id"], row["version"], row["spec"], row["created_at"]
+        )
+        await cls._record(conn, row, ScheduleEventKind.CREATED, row["created_at"], actor)
+
+    @staticmethod
+    async def _record(
+        conn: AsyncConnection,
+        row: ScheduleRow,
+        kind: ScheduleEventKind,
+        now: datetime,
+        actor: str | None,
+        note: str | None = None,
+    ) -> None:
+        await dashboard_store.schedule_event_insert(
+            conn,
+            {
+                "id": new_id("sev"),
+                "schedule_id": row["id"],
+                "at": now,
+                "kind": kind.value,
+                "actor": actor,
+                "note": note,
+                "details": None,
+                "version": row["version"],
+            },
         )
 
     @staticmethod
@@ -253,4 +444,23 @@ class ScheduleService:
     @staticmethod
     async def _view(conn: AsyncConnection, row: ScheduleRow) -> ScheduleView:
         rates = await schedule_store.schedule_success_rates(conn, [row["id"]])
-        return ScheduleView(row, rates.get(row["id"]))
+        paused = None
+        if row["state"] == ScheduleState.PAUSED:
+            latest = await dashboard_store.schedule_event_list(
+                conn, row["id"], kinds=[ScheduleEventKind.PAUSED.value], limit=1
+            )
+            paused = latest[0] if latest else None
+        return ScheduleView(row, rates.get(row["id"]), paused)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One of a schedule's jobs with its latest execution (None before its first claim)."""
+
+    job: JobRow
+    execution: ExecutionRow | None
+
+
+def _utc(value: datetime) -> datetime:
+    """An instant in UTC; a naive one is taken as UTC, as the API takes ``start_at``."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

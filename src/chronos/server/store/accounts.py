@@ -84,7 +84,7 @@ async def api_key_delete(conn: AsyncConnection, account_id: str, key_id: str) ->
 
 
 async def api_key_authenticate(conn: AsyncConnection, plaintext: str) -> KeyHolder | None:
-    """Who the key speaks for (its id, account and scope), or None."""
+    """Who the key speaks for (its id, name, account and scope), or None."""
     row = (
         await conn.execute(
             sa.select(
@@ -92,7 +92,12 @@ async def api_key_authenticate(conn: AsyncConnection, plaintext: str) -> KeyHold
                 api_keys.c.account_id,
                 api_keys.c.scope,
                 api_keys.c.last_used_at,
-            ).where(api_keys.c.key_hash == hash_key(plaintext))
+                api_keys.c.name.label("key_name"),
+                api_keys.c.prefix.label("key_prefix"),
+                accounts.c.name.label("account_name"),
+            )
+            .join(accounts, accounts.c.id == api_keys.c.account_id)
+            .where(api_keys.c.key_hash == hash_key(plaintext))
         )
     ).first()
     return cast(KeyHolder, dict(row._mapping)) if row else None

@@ -23,6 +23,13 @@ def insert_for(conn: AsyncConnection, table: sa.Table) -> Any:
     return (postgresql.insert if is_postgres(conn) else sqlite.insert)(table)
 
 
+def seconds_between(conn: AsyncConnection, later: Any, earlier: Any) -> Any:
+    """``later - earlier`` in seconds, as SQL (both UTCDateTime columns)."""
+    if is_postgres(conn):
+        return sa.func.extract("epoch", later - earlier)
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+
+
 def skip_locked(conn: AsyncConnection, query: sa.Select[Any]) -> sa.Select[Any]:
     """``FOR UPDATE SKIP LOCKED`` on PostgreSQL. SQLite has one writer, so it needs no lock."""
     return query.with_for_update(skip_locked=True) if is_postgres(conn) else query

@@ -24,6 +24,7 @@ _FINISH_COLUMNS = (
     executions.c.status,
     executions.c.started_at,
     executions.c.job_id,
+    executions.c.account_id,
     executions.c.attempt,
     jobs.c.schedule_id,
     jobs.c.run_at,

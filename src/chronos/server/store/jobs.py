@@ -27,6 +27,7 @@ from chronos.server.domain.states import (
     sources_of,
     values,
 )
+from chronos.server.ids import id_floor
 from chronos.server.store.dialect import (
     insert_for,
     insert_many,
@@ -120,9 +121,14 @@ async def job_list(
     status: str | None = None,
     handler: str | None = None,
     tags: dict[str, str] | None = None,
+    trigger: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[JobRow], str | None]:
+    """Newest first. The creation-time bounds are an id range on ``(account_id, id)``: ids
+    sort by creation time."""
     query = sa.select(jobs).where(jobs.c.account_id == account_id)
     if one_off_only:
         query = query.where(jobs.c.schedule_id.is_(None))
@@ -134,6 +140,12 @@ async def job_list(
         query = query.where(jobs.c.handler == handler)
     if tags:
         query = query.where(tag_filter(conn, jobs.c.tags, tags))
+    if trigger:
+        query = query.where(jobs.c.trigger == trigger)
+    if created_from is not None:
+        query = query.where(jobs.c.id >= id_floor("job", _epoch_ms(created_from)))
+    if created_to is not None:
+        query = query.where(jobs.c.id < id_floor("job", _epoch_ms(created_to)))
     rows = await conn.execute(page(query, jobs.c.id, cursor, limit))
     return split_page([cast(JobRow, dict(r._mapping)) for r in rows], limit)
 
@@ -330,3 +342,7 @@ async def job_delete_finished_before(conn: AsyncConnection, cutoff: datetime, li
     ).scalar_subquery()
     result = await conn.execute(sa.delete(jobs).where(jobs.c.id.in_(batch)))
     return result.rowcount
+
+
+def _epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)

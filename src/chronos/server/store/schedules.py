@@ -64,9 +64,12 @@ async def schedule_list(
     state: str | None = None,
     handler: str | None = None,
     tags: dict[str, str] | None = None,
+    search: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[ScheduleRow], str | None]:
+    """One page of an account's schedules, newest first; ``search`` is a case-insensitive
+    substring of the name (``%`` and ``_`` in it match themselves)."""
     query = sa.select(schedules).where(schedules.c.account_id == account_id)
     if state:
         query = query.where(schedules.c.state == state)
@@ -74,6 +77,8 @@ async def schedule_list(
         query = query.where(schedules.c.handler == handler)
     if tags:
         query = query.where(tag_filter(conn, schedules.c.tags, tags))
+    if search:
+        query = query.where(_name_contains(schedules.c.name, search))
     rows = await conn.execute(page(query, schedules.c.id, cursor, limit))
     return split_page([cast(ScheduleRow, dict(r._mapping)) for r in rows], limit)
 
@@ -244,3 +249,52 @@ async def schedule_success_rates(
         schedule_id, status, count = str(row[0]), str(row[1]), int(row[2])
         counts.setdefault(schedule_id, {"completed": 0, "failed": 0})[status] = count
     return counts
+
+
+def _name_contains(column: sa.ColumnElement[str], text: str) -> sa.ColumnElement[bool]:
+    """``column`` holds ``text``, case-insensitively, wildcards in ``text`` taken literally.
+    Both sides go through the database's ``lower()`` so the comparison is consistent on each
+    dialect (SQLite's folds ASCII letters only)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = sa.func.lower(sa.literal(f"%{escaped}%", sa.String()))
+    return sa.func.lower(column).like(pattern, escape="\\")
+
+
+class RecentRun(TypedDict):
+    """A job as a schedule's run history strip shows it."""
+
+    id: str
+    schedule_id: str
+    status: str  # JobStatus
+    scheduled_for: datetime
+
+
+async def schedule_recent_runs(
+    conn: AsyncConnection, account_id: str, schedule_ids: list[str], per_schedule: int
+) -> list[RecentRun]:
+    """The latest ``per_schedule`` jobs (by slot) of each schedule, in one query; grouped by
+    schedule, oldest first within each."""
+    if not schedule_ids:
+        return []
+    ranked = (
+        sa.select(
+            jobs.c.id,
+            jobs.c.schedule_id,
+            jobs.c.status,
+            jobs.c.scheduled_for,
+            sa.func.row_number()
+            .over(
+                partition_by=jobs.c.schedule_id,
+                order_by=(jobs.c.scheduled_for.desc(), jobs.c.id.desc()),
+            )
+            .label("recency"),
+        )
+        .where(jobs.c.account_id == account_id, jobs.c.schedule_id.in_(schedule_ids))
+        .subquery()
+    )
+    rows = await conn.execute(
+        sa.select(ranked.c.id, ranked.c.schedule_id, ranked.c.status, ranked.c.scheduled_for)
+        .where(ranked.c.recency <= per_schedule)
+        .order_by(ranked.c.schedule_id, ranked.c.scheduled_for, ranked.c.id)
+    )
+    return [cast(RecentRun, dict(r._mapping)) for r in rows]

@@ -20,6 +20,7 @@ from chronos.server.domain.states import (
     JobStatus,
     JobTrigger,
     KeyScope,
+    ScheduleEventKind,
     ScheduleState,
     SigningSecretStatus,
     check_in,
@@ -125,6 +126,54 @@ schedule_versions = sa.Table(
     sa.Column("version", sa.Integer(), primary_key=True),
     # The schedule's whole configuration as of this version (the ``spec`` it had).
     sa.Column("spec", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# What happened to each schedule and who did it: the dashboard's "paused by … because …" and
+# the fire ledger's paused periods (a slot inside one was not missed, it was paused).
+schedule_events = sa.Table(
+    "schedule_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("schedule_id", ID, sa.ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # Who: the API key's name and prefix ("ops (chrns_AbC1)"), with "dashboard: " when it was
+    # done from the dashboard.
+    sa.Column("actor", sa.String(300), nullable=True),
+    sa.Column("note", sa.Text(), nullable=True),
+    # Facts of the event, e.g. for ``missed``: {"count", "first", "last", "policy"}.
+    sa.Column("details", JSONType, nullable=True),
+    # The schedule's version after the event.
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Index(None, "schedule_id", "at"),
+    sa.CheckConstraint(check_in("kind", ScheduleEventKind), name="kind"),
+)
+
+# Pull workers as last seen by a claim: which handlers they poll for, and when. Written at most
+# once every few seconds per worker and node, so a polling worker costs no write per poll.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column(
+        "account_id",
+        ID,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("worker_id", sa.String(200), primary_key=True),
+    sa.Column("handlers", JSONType, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+)
+
+# Secrets this cluster keeps for itself (the dashboard's cookie-signing key), made once by
+# whichever node needs one first, the same for every node.
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
 

@@ -2,7 +2,8 @@
 are deleted in small batches, each its own short transaction, so no lock is held for long.
 
 Only final jobs go (completed, failed, canceled, skipped), judged by ``finished_at``. An
-idempotency key is freed when its job is pruned.
+idempotency key is freed when its job is pruned. Workers not seen polling for
+:data:`WORKER_RETENTION` are forgotten too (the dashboard's workers page).
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from datetime import timedelta
 from chronos.server.clock import Clock
 from chronos.server.engine.service import Service
 from chronos.server.notifier import Notifier
+from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store.db import Database
+
+WORKER_RETENTION = timedelta(days=7)
 
 
 @dataclass
 class PruneRound:
     deleted: int = 0
+    workers_forgotten: int = 0
 
 
 class Pruner(Service):
@@ -41,10 +46,13 @@ class Pruner(Service):
         self.batch_size = batch_size
 
     async def run_once(self) -> PruneRound:
-        cutoff = self.clock.now() - self.retention
+        now = self.clock.now()
         async with self.db.transaction() as conn:
-            deleted = await job_store.job_delete_finished_before(conn, cutoff, self.batch_size)
-        return PruneRound(deleted=deleted)
+            deleted = await job_store.job_delete_finished_before(
+                conn, now - self.retention, self.batch_size
+            )
+            forgotten = await dashboard_store.workers_forget(conn, now - WORKER_RETENTION)
+        return PruneRound(deleted=deleted, workers_forgotten=forgotten)
 
     def has_more(self, result: PruneRound) -> bool:
         return result.deleted >= self.batch_size
