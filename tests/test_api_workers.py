@@ -141,3 +141,27 @@ def test_percentiles_are_nearest_rank():
     assert percentile(values, 0.95) == 95
     assert percentile([7], 0.95) == 7
     assert percentile([], 0.5) is None
+
+
+async def test_a_worker_busy_with_a_long_job_stays_alive_by_its_heartbeats(client, clock):
+    await create_job(client, handler="slow", timeout="10m")
+    job = await claim_one(client, ["slow", "fast"], worker_id="host-b:7")
+    clock.advance(seconds=90)  # no claim for 90 s: only heartbeats
+    beat = await client.post(f"/v1/worker/executions/{job['execution_id']}/heartbeat")
+    assert beat.status_code == 200
+    [worker] = (await workers_of(client))["workers"]
+    assert worker["state"] == "polling"
+    assert worker["last_seen_at"] == "2026-03-01T12:01:30Z"
+    assert worker["handlers"] == ["fast", "slow"]  # a heartbeat keeps the claimed handlers
+
+
+async def test_a_polling_worker_is_written_at_most_every_few_seconds(client, clock, runtime):
+    await claim(client, ["h"], worker_id="w-often")
+    clock.advance(seconds=2)
+    await claim(client, ["h"], worker_id="w-often")
+    [worker] = (await workers_of(client))["workers"]
+    assert worker["last_seen_at"] == "2026-03-01T12:00:00Z"  # within 5 s: not written again
+    clock.advance(seconds=4)
+    await claim(client, ["h"], worker_id="w-often")
+    [worker] = (await workers_of(client))["workers"]
+    assert worker["last_seen_at"] == "2026-03-01T12:00:06Z"

@@ -91,9 +91,19 @@ def page(browser: Any, server: ChronosServer) -> Iterator[Any]:
     context = browser.new_context(base_url=server.url, viewport={"width": 1360, "height": 900})
     context.set_default_timeout(10_000)
     tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     log_in(tab, server.api_key)
     yield tab
     context.close()
+    # Every browser test also proves the pages ran without a script error or a CSP refusal.
+    assert problems == []
 
 
 def log_in(tab: Any, key: str) -> None:

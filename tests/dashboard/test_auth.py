@@ -137,3 +137,13 @@ async def test_sessions_span_nodes_sharing_a_database(runtime: Runtime, account:
     async with signed_in(runtime, account["key"]) as dash, anonymous(other_node) as client:
         client.cookies.set(COOKIE, dash.cookies[COOKIE])
         assert (await client.get("/")).status_code == 200
+
+
+async def test_pages_forbid_framing_inline_scripts_and_sniffing(dash: Dashboard, runtime: Runtime):
+    async with anonymous(runtime) as stranger:
+        answers = [await dash.get("/"), await dash.act("/logout"), await stranger.get("/login")]
+    for response in answers:
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"

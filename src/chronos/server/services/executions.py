@@ -162,8 +162,8 @@ class ExecutionService:
         self.db = db
         self.clock = clock
         self.notifier = notifier
-        # (account, worker) → loop time its last_seen_at was written by this node.
-        self._workers_written: dict[tuple[str, str], float] = {}
+        # (account, worker) → when this node last wrote its last_seen_at.
+        self._workers_written: dict[tuple[str, str], datetime] = {}
 
     async def claim(
         self,
@@ -186,7 +186,7 @@ class ExecutionService:
         deadline = loop.time() + wait_seconds
         shutting_down = self.notifier.shutting_down
         if worker_id is not None:
-            await self._worker_seen(account_id, worker_id, handlers, loop.time())
+            await self._worker_seen(account_id, worker_id, handlers)
         while True:
             if shutting_down.is_set():
                 return []
@@ -215,20 +215,26 @@ class ExecutionService:
                 return []
 
     async def _worker_seen(
-        self, account_id: str, worker_id: str, handlers: list[str], loop_time: float
+        self,
+        account_id: str,
+        worker_id: str,
+        handlers: list[str],
+        *,
+        claimed: bool = True,
     ) -> None:
         key = (account_id, worker_id)
         written = self._workers_written.get(key)
-        if written is not None and loop_time - written < WORKER_SEEN_EVERY_SECONDS:
+        now = self.clock.now()
+        if written is not None and (now - written).total_seconds() < WORKER_SEEN_EVERY_SECONDS:
             return
         if len(self._workers_written) > 10_000:  # bounded: forget the oldest half
             oldest = sorted(self._workers_written.items(), key=lambda item: item[1])
             self._workers_written = dict(oldest[5_000:])
         async with self.db.transaction() as conn:
             await dashboard_store.worker_seen(
-                conn, account_id, worker_id, handlers, self.clock.now()
+                conn, account_id, worker_id, handlers, now, claimed=claimed
             )
-        self._workers_written[key] = loop_time
+        self._workers_written[key] = now
         if written is None:
             self.notifier.changed(account_id, "workers")
 
@@ -313,6 +319,11 @@ class ExecutionService:
             )
         if state is None:
             raise NotFound(f"no execution {execution_id!r}")
+        if state["worker_id"] is not None and state["status"] == ExecutionStatus.RUNNING:
+            # A worker busy with a long job claims nothing for a while: its heartbeats say it
+            # is alive.
+            handlers = [state["handler"]] if state["handler"] else []
+            await self._worker_seen(account_id, state["worker_id"], handlers, claimed=False)
         if state["status"] == ExecutionStatus.CANCELED:
             return Heartbeat(lease_expires_at=None, cancel_requested=True)
         if state["status"] != ExecutionStatus.RUNNING:

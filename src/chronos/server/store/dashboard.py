@@ -44,9 +44,16 @@ async def schedule_event_list(
 
 
 async def worker_seen(
-    conn: AsyncConnection, account_id: str, worker_id: str, handlers: list[str], now: datetime
+    conn: AsyncConnection,
+    account_id: str,
+    worker_id: str,
+    handlers: list[str],
+    now: datetime,
+    *,
+    claimed: bool = True,
 ) -> None:
-    """Record a claim from ``worker_id``: created the first time, ``last_seen_at`` after."""
+    """Record that ``worker_id`` is alive: created the first time, ``last_seen_at`` after. A
+    claim (``claimed``) also says which handlers it polls for; a heartbeat does not."""
     insert = insert_for(conn, workers).values(
         account_id=account_id,
         worker_id=worker_id,
@@ -57,7 +64,11 @@ async def worker_seen(
     await conn.execute(
         insert.on_conflict_do_update(
             index_elements=[workers.c.account_id, workers.c.worker_id],
-            set_={"handlers": insert.excluded.handlers, "last_seen_at": now},
+            set_=(
+                {"handlers": insert.excluded.handlers, "last_seen_at": now}
+                if claimed
+                else {"last_seen_at": now}
+            ),
         )
     )
 

@@ -72,6 +72,8 @@ class HeartbeatState(TypedDict):
     status: str
     lease_expires_at: datetime | None  # None unless still running
     cancel_requested: bool
+    worker_id: str | None  # who claimed it
+    handler: str | None
 
 
 async def execution_get(
@@ -168,7 +170,13 @@ async def execution_heartbeat(
     """
     row = (
         await conn.execute(
-            sa.select(executions.c.status, jobs.c.timeout_seconds, jobs.c.cancel_requested)
+            sa.select(
+                executions.c.status,
+                executions.c.worker_id,
+                jobs.c.handler,
+                jobs.c.timeout_seconds,
+                jobs.c.cancel_requested,
+            )
             .join(jobs, jobs.c.id == executions.c.job_id)
             .where(executions.c.id == execution_id, executions.c.account_id == account_id)
         )
@@ -180,6 +188,8 @@ async def execution_heartbeat(
             "status": row.status,
             "lease_expires_at": None,
             "cancel_requested": row.cancel_requested,
+            "worker_id": row.worker_id,
+            "handler": row.handler,
         }
     lease_expires_at = now + timedelta(seconds=row.timeout_seconds)
     result = await conn.execute(
@@ -196,6 +206,8 @@ async def execution_heartbeat(
         "status": row.status,
         "lease_expires_at": lease_expires_at,
         "cancel_requested": row.cancel_requested,
+        "worker_id": row.worker_id,
+        "handler": row.handler,
     }
 
 

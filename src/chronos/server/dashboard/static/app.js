@@ -100,6 +100,30 @@
     if (busy) evt.preventDefault();
   });
 
+  // --- small behaviours, by data attribute (no inline handlers: the CSP forbids them) ---------
+  document.addEventListener("change", function (evt) {
+    const all = evt.target.closest && evt.target.closest("input[data-select-all]");
+    if (!all) return;
+    all.closest("table").querySelectorAll("input[name=ids]").forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+  document.addEventListener("click", function (evt) {
+    const button = evt.target.closest && evt.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.dataset.copy).then(function () {
+      button.classList.add("copied");
+    });
+  });
+  // A bulk action that succeeded unchecks its rows and refreshes the regions of its topic.
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    const button = evt.detail.elt;
+    if (!button.dataset || !button.dataset.clearSelection || !evt.detail.successful) return;
+    const scope = button.form || document;
+    scope.querySelectorAll("input[data-select]").forEach(function (box) { box.checked = false; });
+    htmx.trigger(document.body, "live:" + button.dataset.clearSelection);
+  });
+
   // --- start ---------------------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", function () {
     renderTimes(document);
