@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from chronos.server.domain.rows import KeyHolder
 from chronos.server.domain.states import KeyScope
+from chronos.server.errors import BadRequest
 from chronos.server.runtime import Runtime
 from chronos.server.store import dashboard as dashboard_store
 
@@ -142,9 +143,15 @@ async def form(request: Request) -> dict[str, str]:
 async def form_items(request: Request) -> list[tuple[str, str]]:
     body = await request.body()
     try:
-        return parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=2000)
+        items = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=2000)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Refused("the form could not be read") from exc
+        # Not UTF-8, or more fields than any dashboard form has: a bad request, not a refusal.
+        raise BadRequest("the form could not be read (not UTF-8, or too many fields)") from exc
+    # A form never passes through the API's JSON guard: refuse here what PostgreSQL cannot
+    # store (or even compare with), whichever field it is in.
+    if any("\x00" in key or "\x00" in value for key, value in items):
+        raise BadRequest("NUL characters (\\u0000) are not allowed in a form")
+    return items
 
 
 async def check_action(request: Request, session: Session) -> None:

@@ -23,6 +23,7 @@ from chronos.server.api.presenters import schedule_config_out
 from chronos.server.dashboard.auth import Session, SessionDep, check_action, form
 from chronos.server.dashboard.render import page, templates
 from chronos.server.dashboard.routing import DashboardRoute, is_htmx
+from chronos.server.domain import jsonsafe
 from chronos.server.domain.rows import actor_of
 from chronos.server.domain.timing import load_timezone
 from chronos.server.errors import ValidationFailed, from_store_error
@@ -95,7 +96,11 @@ def body_from_form(
     payload = fields.get("payload", "").strip()
     if payload:
         try:
-            body["payload"] = json.loads(payload)
+            body["payload"] = json.loads(payload, parse_constant=_no_constant)
+        except RecursionError:
+            raise ValidationFailed(
+                f"payload: JSON nested deeper than {jsonsafe.MAX_DEPTH} levels"
+            ) from None
         except ValueError as exc:
             raise ValidationFailed(f"payload: not valid JSON ({exc})") from exc
     else:
@@ -107,7 +112,16 @@ def body_from_form(
             raise ValidationFailed("max_retries: a whole number, 0 or more")
         body["max_retries"] = int(retries)
     body["tags"] = _tags(fields.get("tags", ""))
+    # The same checks the API's guard makes of a JSON body (a form never passes through it):
+    # no NUL characters (PostgreSQL cannot store them), no nesting deeper than it allows.
+    found = jsonsafe.problem(body)
+    if found is not None:
+        raise ValidationFailed(found)
     return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
 
 
 def _tags(text: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from chronos.server.dashboard.auth import SessionDep
+from chronos.server.dashboard.auth import SessionDep, current_session
 from chronos.server.dashboard.routing import DashboardRoute
 from chronos.server.notifier import TOPICS
 from chronos.server.runtime import Runtime
@@ -38,10 +38,12 @@ async def events(request: Request, session: SessionDep) -> StreamingResponse:
         if changed_account == account_id and topic in TOPICS and not queue.full():
             queue.put_nowait(topic)
 
-    remove = runtime.notifier.on_change(listener)
-
     async def stream() -> AsyncIterator[str]:
+        # The listener is added here, not before the response starts: a client gone before
+        # the first chunk means the generator never runs, and its ``finally`` would never
+        # remove a listener added outside it.
         shutting_down = runtime.notifier.shutting_down
+        remove = runtime.notifier.on_change(listener)
         try:
             yield "retry: 1000\nevent: hello\ndata: {}\n\n"
             while not shutting_down.is_set():
@@ -51,6 +53,11 @@ async def events(request: Request, session: SessionDep) -> StreamingResponse:
                     {stop, get}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
                 )
                 stop.cancel()
+                # A deleted key or an expired session ends the stream before anything more is
+                # sent (the page then polls, and its polls are sent to the login page).
+                if await current_session(request) is None:
+                    get.cancel()
+                    return
                 if get in done:
                     topics = {get.result()}
                     while not queue.empty():
