@@ -147,3 +147,16 @@ async def test_pages_forbid_framing_inline_scripts_and_sniffing(dash: Dashboard,
         assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_an_action_after_the_session_ended_returns_to_its_page(runtime: Runtime):
+    async with anonymous(runtime) as stranger:
+        response = await stranger.post(
+            "/schedules/sch_x/pause",
+            headers={"Referer": "http://chronos.test/schedules?state=enabled"},
+        )
+        foreign = await stranger.post(
+            "/schedules/sch_x/pause", headers={"Referer": "https://evil.example/x"}
+        )
+    assert response.headers["location"] == "/login?next=%2Fschedules%3Fstate%3Denabled"
+    assert foreign.headers["location"] == "/login"

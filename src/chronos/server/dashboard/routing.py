@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -80,9 +80,17 @@ class DashboardRoute(APIRoute):
 
 
 def _to_login(request: Request) -> Response:
-    target = request.url.path
-    if request.url.query:
-        target += "?" + request.url.query
+    """To the login page, and back afterwards: to this page, or — for an action, which a GET
+    cannot repeat — to the page the action was sent from."""
+    if request.method == "GET":
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+    else:
+        referer = urlsplit(request.headers.get("referer", ""))
+        same_site = referer.netloc == request.headers.get("host")
+        target = referer.path + (f"?{referer.query}" if referer.query else "") if same_site else "/"
+        target = target or "/"
     location = "/login" if target == "/" else f"/login?next={quote(target, safe='')}"
     if is_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": location})
