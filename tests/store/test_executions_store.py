@@ -220,6 +220,8 @@ async def test_execution_heartbeat_extends_a_running_lease_by_the_timeout(
         "status": "running",
         "lease_expires_at": now + 30 * S,
         "cancel_requested": False,
+        "worker_id": "w1",  # who claimed it, and for which handler: they keep it alive
+        "handler": job["handler"],
     }
     assert row is not None and row["lease_expires_at"] == now + 30 * S
 
@@ -234,7 +236,13 @@ async def test_execution_heartbeat_of_a_canceled_execution_reports_cancel_withou
         state = await store.execution_heartbeat(
             conn, account_id, job["execution_id"], clock.advance(seconds=5)
         )
-    assert state == {"status": "canceled", "lease_expires_at": None, "cancel_requested": True}
+    assert state == {
+        "status": "canceled",
+        "lease_expires_at": None,
+        "cancel_requested": True,
+        "worker_id": "w1",
+        "handler": job["handler"],
+    }
 
 
 async def test_execution_heartbeat_of_a_finished_execution_does_not_extend_it(
@@ -247,7 +255,13 @@ async def test_execution_heartbeat_of_a_finished_execution_does_not_extend_it(
     async with db.transaction() as conn:
         state = await store.execution_heartbeat(conn, account_id, job["execution_id"], now)
         stored = await store.execution_get(conn, account_id, job["execution_id"])
-    assert state == {"status": "completed", "lease_expires_at": None, "cancel_requested": False}
+    assert state == {
+        "status": "completed",
+        "lease_expires_at": None,
+        "cancel_requested": False,
+        "worker_id": "w1",
+        "handler": row["handler"],
+    }
     assert stored is not None and stored["lease_expires_at"] is None
 
 
