@@ -62,7 +62,6 @@ async def jobs_page(request: Request, session: SessionDep) -> Response:
         "statuses": STATUSES,
         "triggers": TRIGGERS,
         "tags": sorted(listing.tags.items()),
-        "base_url": str(request.base_url).rstrip("/"),
     }
     return page(request, "jobs.html", session, context)
 

@@ -25,6 +25,5 @@ async def overview_page(request: Request, session: SessionDep) -> Response:
     context = {
         "view": view,
         "statuses": STATUS_ORDER,
-        "base_url": str(request.base_url).rstrip("/"),
     }
     return page(request, "overview.html", session, context)

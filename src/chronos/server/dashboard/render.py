@@ -103,7 +103,8 @@ def page(
     status_code: int = 200,
 ) -> HTMLResponse:
     """A whole page (htmx picks out the fragment it wants with ``hx-select``)."""
-    context = {"request": request, "session": session, **(context or {})}
+    base_url = str(request.base_url).rstrip("/")  # for the snippets pages show
+    context = {"request": request, "session": session, "base_url": base_url, **(context or {})}
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -172,7 +172,6 @@ async def _render(
         "states": [s.value for s in ScheduleState],
         "max_search": MAX_SEARCH_LENGTH,
         "describe": describe_spec,
-        "base_url": str(request.base_url).rstrip("/"),
         "table_id": TABLE_ID,
         "message": message,
         "message_kind": message_kind,

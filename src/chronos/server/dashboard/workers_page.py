@@ -29,6 +29,5 @@ async def workers_page(request: Request, session: SessionDep) -> Response:
         "seen_minutes": int(WORKERS_SEEN_WITHIN.total_seconds() // 60),
         "alive_seconds": int(WORKER_ALIVE_SECONDS),
         "sample_limit": PUSH_SAMPLE_LIMIT,
-        "base_url": str(request.base_url).rstrip("/"),
     }
     return page(request, "workers.html", session, context)

@@ -92,15 +92,15 @@ class OverviewService:
             by_status = await overview_store.job_status_counts(conn, account_id)
             by_state = await overview_store.schedule_state_counts(conn, account_id)
             windows = {}
-            # In order: ``missed`` ends as the widest window's (the attention list's).
+            # Missed slots are read once, for the widest window; each window counts its own.
+            missed = await overview_store.recent_events(
+                conn, account_id, ScheduleEventKind.MISSED, now - max(WINDOWS.values()), limit=1000
+            )
             for label, span in WINDOWS.items():
                 since = now - span
                 finished = await overview_store.finished_since(conn, account_id, since)
                 fired, late, skipped = await overview_store.fires_since(
                     conn, account_id, since, late_after=LATE_AFTER_SECONDS
-                )
-                missed = await overview_store.recent_events(
-                    conn, account_id, ScheduleEventKind.MISSED, since, limit=1000
                 )
                 windows[label] = WindowStats(
                     completed=finished.get(JobStatus.COMPLETED, 0),
@@ -108,7 +108,11 @@ class OverviewService:
                     fired=fired - skipped,
                     late=late,
                     skipped=skipped,
-                    missed=sum(int((e["details"] or {}).get("count", 1)) for e, _ in missed),
+                    missed=sum(
+                        int((e["details"] or {}).get("count", 1))
+                        for e, _ in missed
+                        if e["at"] >= since
+                    ),
                 )
             ready = await overview_store.ready_by_handler(conn, account_id, now)
             workers = await dashboard_store.worker_list(
