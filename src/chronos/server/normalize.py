@@ -34,6 +34,7 @@ from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFa
 from chronos.server.schemas import (
     DEFAULT_MAX_RETRIES,
     DeliveryIn,
+    DstPolicyIn,
     HttpTargetIn,
     JobIn,
     JobOptions,
@@ -282,6 +283,11 @@ def normalize_schedule(
         "misfire_policy": body.misfire_policy,
         "catchup_window": body.catchup_window,
         "enabled": body.enabled,
+        "dst_policy": (body.dst_policy or DstPolicyIn()).model_dump(),  # type: ignore[typeddict-item]
+        "jitter": body.jitter,
+        "spread": body.spread,
+        "exclude_calendars": list(body.exclude_calendars),
+        "only_calendar": body.only_calendar,
     }
     return spec
 

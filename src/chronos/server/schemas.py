@@ -134,6 +134,13 @@ READ_ONLY_SCHEDULE_FIELDS = frozenset(
 )
 
 
+class DstPolicyIn(Strict):
+    """What a cron schedule does around DST changes (see docs/dst.md)."""
+
+    gap: Literal["shift", "skip"] = "shift"
+    overlap: Literal["first", "last", "both"] = "first"
+
+
 class ScheduleIn(JobOptions):
     name: Name
     description: Annotated[StrictStr, Field(max_length=2000)] | None = None
@@ -147,6 +154,11 @@ class ScheduleIn(JobOptions):
     misfire_policy: Literal["run_once", "run_all", "skip"] = "run_once"
     catchup_window: Duration = 3600.0
     enabled: StrictBool = True
+    dst_policy: DstPolicyIn | None = None
+    jitter: Duration = 0.0
+    spread: Duration = 0.0
+    exclude_calendars: Annotated[list[Name], Field(max_length=20)] = Field(default_factory=list)
+    only_calendar: Name | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from chronos.server.api.guard import MISSING_KEY, bearer_token, scope_refusal
+from chronos.server.domain.audit import Actor
 from chronos.server.domain.rows import KeyHolder
 from chronos.server.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from chronos.server.runtime import Runtime
@@ -53,6 +54,33 @@ async def key_holder(request: Request) -> KeyHolder:
 
 AccountId = Annotated[str, Depends(authenticate)]
 CallerKey = Annotated[KeyHolder, Depends(key_holder)]
+
+REASON_HEADER = "x-chronos-reason"
+MAX_REASON_LENGTH = 500
+
+
+def check_reason(reason: str | None, *, field: str = "reason") -> str | None:
+    """A change's reason as the audit log keeps it: trimmed, printable, at most 500 chars."""
+    if reason is None:
+        return None
+    reason = reason.strip()
+    if len(reason) > MAX_REASON_LENGTH or any(ch < " " and ch not in "\t" for ch in reason):
+        raise BadRequest(
+            f"{field} must be at most {MAX_REASON_LENGTH} printable characters",
+            details={"field": field},
+        )
+    return reason or None
+
+
+async def change_actor(request: Request, key: CallerKey) -> Actor:
+    """Who makes this change, and why (the ``X-Chronos-Reason`` header; an endpoint whose body
+    has a ``reason`` field may replace it with :meth:`Actor` ``reason``)."""
+    reason = check_reason(request.headers.get(REASON_HEADER), field="X-Chronos-Reason")
+    return Actor.of(key, reason=reason)
+
+
+# Declare after ``AccountId``: the key must be authenticated first.
+ActorDep = Annotated[Actor, Depends(change_actor)]
 
 
 async def require_json_body(request: Request) -> None:

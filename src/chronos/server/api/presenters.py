@@ -17,6 +17,13 @@ from chronos.server.domain.rows import (
     ScheduleSpec,
     ScheduleVersionRow,
 )
+from chronos.server.domain.schedules import (
+    spec_dst_policy,
+    spec_exclude_calendars,
+    spec_jitter,
+    spec_only_calendar,
+    spec_spread,
+)
 from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import iso
 from chronos.server.store.schedules import RecentRun
@@ -52,6 +59,11 @@ def schedule_config_out(spec: ScheduleSpec) -> dict[str, Any]:
         "catchup_window": format_seconds(spec["catchup_window"]),
         "tags": spec["tags"],
         "enabled": spec["enabled"],
+        "dst_policy": dict(spec_dst_policy(spec)),
+        "jitter": format_seconds(spec_jitter(spec)),
+        "spread": format_seconds(spec_spread(spec)),
+        "exclude_calendars": spec_exclude_calendars(spec),
+        "only_calendar": spec_only_calendar(spec),
     }
 
 

@@ -47,6 +47,11 @@ class JobOptionsData(TypedDict):
     tags: dict[str, str]
 
 
+class DstPolicyData(TypedDict):
+    gap: str  # "shift" | "skip": a local time inside a spring-forward gap
+    overlap: str  # "first" | "last" | "both": a local time inside a repeated fall-back hour
+
+
 class ScheduleSpec(JobOptionsData):
     """A schedule's whole normalised configuration (one per version)."""
 
@@ -61,6 +66,13 @@ class ScheduleSpec(JobOptionsData):
     misfire_policy: str  # MisfirePolicy
     catchup_window: float
     enabled: bool
+    # Issue 14. Specs stored before it lack these keys: read them with the
+    # ``domain.schedules.spec_*`` accessors, which give the defaults.
+    dst_policy: NotRequired[DstPolicyData]
+    jitter: NotRequired[float]  # seconds; 0 = none
+    spread: NotRequired[float]  # seconds; 0 = none
+    exclude_calendars: NotRequired[list[str]]
+    only_calendar: NotRequired[str | None]
 
 
 class JobSpec(JobOptionsData):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict, cast
 
 from chronos.server.domain.durations import CANONICAL_UNITS
-from chronos.server.domain.rows import ScheduleRow, ScheduleSpec
+from chronos.server.domain.rows import DstPolicyData, ScheduleRow, ScheduleSpec
 from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import (
     CronTrigger,
@@ -33,6 +33,29 @@ EXCLUSIVE_GROUPS = (
     ("cron", "interval", "schedule"),
     ("delivery", "webhook"),
 )
+
+
+DEFAULT_DST_POLICY: DstPolicyData = {"gap": "shift", "overlap": "first"}
+
+
+def spec_dst_policy(spec: ScheduleSpec) -> DstPolicyData:
+    return spec.get("dst_policy") or DEFAULT_DST_POLICY
+
+
+def spec_jitter(spec: ScheduleSpec) -> float:
+    return spec.get("jitter") or 0.0
+
+
+def spec_spread(spec: ScheduleSpec) -> float:
+    return spec.get("spread") or 0.0
+
+
+def spec_exclude_calendars(spec: ScheduleSpec) -> list[str]:
+    return spec.get("exclude_calendars") or []
+
+
+def spec_only_calendar(spec: ScheduleSpec) -> str | None:
+    return spec.get("only_calendar")
 
 
 def schedule_trigger(spec: ScheduleSpec, created_at: datetime) -> ScheduleTrigger:

@@ -177,6 +177,36 @@ server_secrets = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
 
+# --- issue 14: beyond the anchors ----------------------------------------------------------
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    # No foreign key: the record outlives the key that made it.
+    sa.Column("actor_key_id", ID, nullable=True),
+    sa.Column("actor", sa.String(300), nullable=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("resource_type", sa.String(20), nullable=False),
+    sa.Column("resource_id", ID, nullable=False),
+    sa.Column("resource_name", sa.String(200), nullable=True),
+    sa.Column("changes", JSONType, nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Index(None, "account_id", "id"),
+    sa.Index(None, "resource_id", "id"),
+    sa.Index(None, "at"),
+)
+
+# calendars (0009) -----------------------------------------------------------------------
+
+# backfills (0010) -----------------------------------------------------------------------
+
+# alerts (0011) --------------------------------------------------------------------------
+
+# monitors (0012) ------------------------------------------------------------------------
+
 jobs = sa.Table(
     "jobs",
     metadata,
