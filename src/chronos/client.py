@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +23,20 @@ import httpx
 
 from chronos import webhooks as _webhooks
 from chronos.errors import ChronosError, ConnectionFailed, error_from_response
-from chronos.models import Execution, Job, Page, Schedule, SchedulePreview, parse_time
+from chronos.models import (
+    Alert,
+    AlertRule,
+    AuditRecord,
+    Backfill,
+    Calendar,
+    Execution,
+    Job,
+    Monitor,
+    Page,
+    Schedule,
+    SchedulePreview,
+    parse_time,
+)
 
 DEFAULT_URL = "http://localhost:8080"
 Call = Callable[..., Any]
@@ -39,6 +52,15 @@ def _body(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _page(parse: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Page[Any]]:
     return lambda body: Page([parse(item) for item in body["data"]], body.get("next_cursor"))
+
+
+def _reason(reason: str | None) -> dict[str, str] | None:
+    """The ``X-Chronos-Reason`` header: why, for the audit log."""
+    return None if reason is None else {"X-Chronos-Reason": reason}
+
+
+def _time(value: datetime | str) -> str:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _filters(tags: dict[str, str] | None, **params: Any) -> dict[str, Any]:
@@ -95,23 +117,68 @@ class Schedules:
             "PATCH", _path("v1", "schedules", id_or_name), json=fields, parse=Schedule.from_dict
         )
 
-    def delete(self, id_or_name: str) -> None:
-        return self._call("DELETE", _path("v1", "schedules", id_or_name), parse=lambda _: None)
+    def delete(self, id_or_name: str, *, reason: str | None = None) -> None:
+        """Delete; ``reason`` (why) goes to the audit log."""
+        return self._call(
+            "DELETE",
+            _path("v1", "schedules", id_or_name),
+            headers=_reason(reason),
+            parse=lambda _: None,
+        )
 
-    def _action(self, id_or_name: str, action: str, parse: Callable[[Any], Any]) -> Any:
-        return self._call("POST", _path("v1", "schedules", id_or_name, action), parse=parse)
+    def _action(
+        self, id_or_name: str, action: str, parse: Callable[[Any], Any], json: Any = None
+    ) -> Any:
+        return self._call(
+            "POST", _path("v1", "schedules", id_or_name, action), json=json, parse=parse
+        )
 
-    def pause(self, id_or_name: str) -> Schedule:
-        return self._action(id_or_name, "pause", Schedule.from_dict)
+    def pause(
+        self, id_or_name: str, *, note: str | None = None, reason: str | None = None
+    ) -> Schedule:
+        """Pause; ``note`` is shown with the paused schedule and is the audit log's reason."""
+        body = _body({"note": note, "reason": reason}) or None
+        return self._action(id_or_name, "pause", Schedule.from_dict, body)
 
-    def resume(self, id_or_name: str) -> Schedule:
-        return self._action(id_or_name, "resume", Schedule.from_dict)
+    def resume(self, id_or_name: str, *, reason: str | None = None) -> Schedule:
+        return self._action(
+            id_or_name, "resume", Schedule.from_dict, _body({"reason": reason}) or None
+        )
 
-    def enable(self, id_or_name: str) -> Schedule:
-        return self._action(id_or_name, "enable", Schedule.from_dict)
+    def enable(self, id_or_name: str, *, reason: str | None = None) -> Schedule:
+        return self._action(
+            id_or_name, "enable", Schedule.from_dict, _body({"reason": reason}) or None
+        )
 
-    def disable(self, id_or_name: str) -> Schedule:
-        return self._action(id_or_name, "disable", Schedule.from_dict)
+    def disable(self, id_or_name: str, *, reason: str | None = None) -> Schedule:
+        return self._action(
+            id_or_name, "disable", Schedule.from_dict, _body({"reason": reason}) or None
+        )
+
+    def backfill(
+        self,
+        id_or_name: str,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        overlap: str = "skip",
+        reason: str | None = None,
+    ) -> Backfill:
+        """Create the jobs of the schedule's past slots in ``[start, end]`` that have none,
+        exactly once (``overlap="rerun"``: finished ones run again). At most 10,000 slots."""
+        body = _body({"from": _time(start), "to": _time(end), "overlap": overlap, "reason": reason})
+        return self._action(id_or_name, "backfill", Backfill.from_dict, body)
+
+    def backfills(
+        self, id_or_name: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Backfill]:
+        """The schedule's backfills, newest first."""
+        return self._call(
+            "GET",
+            _path("v1", "schedules", id_or_name, "backfills"),
+            params=_filters(None, limit=limit, cursor=cursor),
+            parse=_page(Backfill.from_dict),
+        )
 
     def trigger(self, id_or_name: str) -> Job:
         """Run now, as a job with ``trigger="manual"``."""
@@ -173,12 +240,286 @@ class Jobs:
         return self._call("POST", _path("v1", "jobs", job_id, "retry"), parse=Job.from_dict)
 
 
+class Backfills:
+    """A backfill, by id: ``chronos.backfills.get(id)``, ``chronos.backfills.cancel(id)``."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def get(self, backfill_id: str) -> Backfill:
+        return self._call("GET", _path("v1", "backfills", backfill_id), parse=Backfill.from_dict)
+
+    def cancel(self, backfill_id: str, *, reason: str | None = None) -> Backfill:
+        """Cancel its jobs not yet started (``canceled_jobs`` says how many)."""
+        return self._call(
+            "POST",
+            _path("v1", "backfills", backfill_id, "cancel"),
+            headers=_reason(reason),
+            parse=Backfill.from_dict,
+        )
+
+
+class Audit:
+    """The audit log, newest first::
+
+    page = chronos.audit.list(resource="nightly", action="schedule.paused")
+    for record in chronos.iterate(chronos.audit.list, since="2026-03-01T00:00:00Z"): ...
+    """
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def list(
+        self,
+        *,
+        resource: str | None = None,
+        resource_type: str | None = None,
+        action: str | None = None,
+        actor_key_id: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[AuditRecord]:
+        """``resource``: an id, or a name (a schedule's name finds it after its deletion)."""
+        params = _filters(
+            None,
+            resource_id=resource,
+            resource_type=resource_type,
+            action=action,
+            actor_key_id=actor_key_id,
+            since=None if since is None else _time(since),
+            until=None if until is None else _time(until),
+            limit=limit,
+            cursor=cursor,
+        )
+        return self._call("GET", "/v1/audit", params=params, parse=_page(AuditRecord.from_dict))
+
+
 class Executions:
     def __init__(self, call: Call) -> None:
         self._call = call
 
     def get(self, execution_id: str) -> Execution:
         return self._call("GET", _path("v1", "executions", execution_id), parse=Execution.from_dict)
+
+
+class Calendars:
+    """Named sets of dates a schedule excludes (``exclude_calendars=[name]``) or runs only
+    on (``only_calendar=name``)::
+
+        chronos.calendars.create(name="holidays", dates=["2026-12-25"], rules=["weekends"])
+        chronos.calendars.create(name="us", ics=open("us.ics").read())
+    """
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def create(self, **fields: Any) -> Calendar:
+        """``create(name=…, dates=[…], ranges=[{"from", "to"}], rules=[…], ics=…)``."""
+        return self._call("POST", "/v1/calendars", json=_body(fields), parse=Calendar.from_dict)
+
+    def upsert(self, name: str, **fields: Any) -> Calendar:
+        """Create or replace by name (``PUT``)."""
+        return self._call(
+            "PUT", _path("v1", "calendars", name), json=_body(fields), parse=Calendar.from_dict
+        )
+
+    def get(self, id_or_name: str) -> Calendar:
+        return self._call("GET", _path("v1", "calendars", id_or_name), parse=Calendar.from_dict)
+
+    def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Calendar]:
+        params = _filters(None, limit=limit, cursor=cursor)
+        return self._call("GET", "/v1/calendars", params=params, parse=_page(Calendar.from_dict))
+
+    def update(self, id_or_name: str, **fields: Any) -> Calendar:
+        """Change some fields (``PATCH``): each given replaces the current one."""
+        return self._call(
+            "PATCH", _path("v1", "calendars", id_or_name), json=fields, parse=Calendar.from_dict
+        )
+
+    def import_ics(self, id_or_name: str, ics: str, *, replace: bool = False) -> Calendar:
+        """Add an iCalendar text's all-day events (``replace``: instead of the entries)."""
+        return self._call(
+            "POST",
+            _path("v1", "calendars", id_or_name, "import"),
+            json={"ics": ics, "replace": replace},
+            parse=Calendar.from_dict,
+        )
+
+    def dates(
+        self, id_or_name: str, start: str | None = None, end: str | None = None
+    ) -> builtins.list[str]:
+        """The calendar's dates from ``start`` to ``end`` (YYYY-MM-DD, both included)."""
+        return self._call(
+            "GET",
+            _path("v1", "calendars", id_or_name, "dates"),
+            params=_filters(None, **{"from": start, "to": end}),
+            parse=lambda body: list(body["data"]),
+        )
+
+    def delete(self, id_or_name: str) -> None:
+        """Delete; a calendar that schedules name raises a conflict listing them."""
+        return self._call("DELETE", _path("v1", "calendars", id_or_name), parse=lambda _: None)
+
+
+class Monitors:
+    """Heartbeat monitors for work that runs outside Chronos::
+
+    chronos.monitors.create(name="backup", cron="0 2 * * *", grace="30m")
+    chronos.monitors.ping("backup")  # or kind="start" / "fail"
+    """
+
+    KINDS = {"ok": "ping", "start": "start", "fail": "fail"}
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def create(self, **fields: Any) -> Monitor:
+        """``create(name=…, cron=…|interval=…, timezone=…, grace=…, max_runtime=…, tags=…)``."""
+        return self._call("POST", "/v1/monitors", json=_body(fields), parse=Monitor.from_dict)
+
+    def upsert(self, name: str, **fields: Any) -> Monitor:
+        """Create or replace by name (``PUT``)."""
+        return self._call(
+            "PUT", _path("v1", "monitors", name), json=_body(fields), parse=Monitor.from_dict
+        )
+
+    def get(self, id_or_name: str) -> Monitor:
+        """With its latest pings (``pings``)."""
+        return self._call("GET", _path("v1", "monitors", id_or_name), parse=Monitor.from_dict)
+
+    def list(
+        self,
+        *,
+        tags: dict[str, str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Monitor]:
+        params = _filters(tags, limit=limit, cursor=cursor)
+        return self._call("GET", "/v1/monitors", params=params, parse=_page(Monitor.from_dict))
+
+    def update(self, id_or_name: str, **fields: Any) -> Monitor:
+        """Change some fields (``PATCH``); ``enabled=False`` pauses."""
+        return self._call(
+            "PATCH", _path("v1", "monitors", id_or_name), json=fields, parse=Monitor.from_dict
+        )
+
+    def delete(self, id_or_name: str) -> None:
+        return self._call("DELETE", _path("v1", "monitors", id_or_name), parse=lambda _: None)
+
+    def pause(self, id_or_name: str) -> Monitor:
+        return self._action(id_or_name, "pause")
+
+    def resume(self, id_or_name: str) -> Monitor:
+        return self._action(id_or_name, "resume")
+
+    def rotate_token(self, id_or_name: str) -> Monitor:
+        """A new ping token: the old ping URLs stop working."""
+        return self._action(id_or_name, "rotate-token")
+
+    def _action(self, id_or_name: str, action: str) -> Monitor:
+        return self._call(
+            "POST", _path("v1", "monitors", id_or_name, action), parse=Monitor.from_dict
+        )
+
+    def ping(
+        self,
+        id_or_name: str,
+        kind: str = "ok",
+        *,
+        exit_code: int | None = None,
+        message: Any = None,
+    ) -> dict[str, Any]:
+        """Ping with the API key (admin or worker): ``kind`` ``"ok"``, ``"start"`` or
+        ``"fail"``; ``message`` is sent as the JSON body and kept with the ping."""
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(self.KINDS)}, not {kind!r}")
+        return self._call(
+            "POST",
+            _path("v1", "monitors", id_or_name, self.KINDS[kind]),
+            json=message,
+            params=_filters(None, exit_code=exit_code),
+        )
+
+
+class AlertRules:
+    """Alert rules (see docs/alerts.md)::
+
+    chronos.alert_rules.create(name="missed", condition="missed", grace="2m",
+                               webhook={"url": "https://hooks.slack.com/…", "format": "slack"})
+    """
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def create(self, *, reason: str | None = None, **fields: Any) -> AlertRule:
+        """``create(name=…, condition=…, selector=…, grace=…, cooldown=…, webhook=…)``."""
+        return self._call(
+            "POST",
+            "/v1/alert-rules",
+            json=_body(fields),
+            headers=_reason(reason),
+            parse=AlertRule.from_dict,
+        )
+
+    def get(self, id_or_name: str) -> AlertRule:
+        return self._call("GET", _path("v1", "alert-rules", id_or_name), parse=AlertRule.from_dict)
+
+    def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[AlertRule]:
+        params = _filters(None, limit=limit, cursor=cursor)
+        return self._call("GET", "/v1/alert-rules", params=params, parse=_page(AlertRule.from_dict))
+
+    def update(self, id_or_name: str, *, reason: str | None = None, **fields: Any) -> AlertRule:
+        """Change some fields (``PATCH``); ``enabled=False`` silences the rule."""
+        return self._call(
+            "PATCH",
+            _path("v1", "alert-rules", id_or_name),
+            json=fields,
+            headers=_reason(reason),
+            parse=AlertRule.from_dict,
+        )
+
+    def delete(self, id_or_name: str, *, reason: str | None = None) -> None:
+        """Its open alerts resolve without a notification; the history stays."""
+        return self._call(
+            "DELETE",
+            _path("v1", "alert-rules", id_or_name),
+            headers=_reason(reason),
+            parse=lambda _: None,
+        )
+
+
+class Alerts:
+    """The alert history: ``chronos.alerts.list(status="firing")``, ``chronos.alerts.get(id)``."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        rule_id: str | None = None,
+        subject: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Alert]:
+        params = _filters(
+            None,
+            status=status,
+            rule_id=rule_id,
+            subject=subject,
+            since=_time(since) if since is not None else None,
+            limit=limit,
+            cursor=cursor,
+        )
+        return self._call("GET", "/v1/alerts", params=params, parse=_page(Alert.from_dict))
+
+    def get(self, alert_id: str) -> Alert:
+        """With its notifications (each delivery's status, attempts, HTTP status)."""
+        return self._call("GET", _path("v1", "alerts", alert_id), parse=Alert.from_dict)
 
 
 class Webhooks:
@@ -230,6 +571,12 @@ class Chronos:
         self.schedules = Schedules(self._call)
         self.jobs = Jobs(self._call)
         self.executions = Executions(self._call)
+        self.calendars = Calendars(self._call)
+        self.monitors = Monitors(self._call)
+        self.backfills = Backfills(self._call)
+        self.audit = Audit(self._call)
+        self.alert_rules = AlertRules(self._call)
+        self.alerts = Alerts(self._call)
         self.webhooks = Webhooks()
         self._worker: Any = None
 
@@ -248,10 +595,11 @@ class Chronos:
         *,
         json: Any = None,
         params: Any = None,
+        headers: dict[str, str] | None = None,
         parse: Callable[[Any], Any] = lambda body: body,
     ) -> Any:
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            response = self._http.request(method, path, json=json, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach Chronos at {self.base_url}: {exc}") from exc
         return _result(response, parse)
@@ -294,6 +642,12 @@ class AsyncChronos:
         self.schedules = Schedules(self._call)
         self.jobs = Jobs(self._call)
         self.executions = Executions(self._call)
+        self.calendars = Calendars(self._call)
+        self.monitors = Monitors(self._call)
+        self.backfills = Backfills(self._call)
+        self.audit = Audit(self._call)
+        self.alert_rules = AlertRules(self._call)
+        self.alerts = Alerts(self._call)
         self.webhooks = Webhooks()
 
     async def _call(
@@ -303,16 +657,31 @@ class AsyncChronos:
         *,
         json: Any = None,
         params: Any = None,
+        headers: dict[str, str] | None = None,
         parse: Callable[[Any], Any] = lambda body: body,
     ) -> Any:
         try:
-            response = await self._http.request(method, path, json=json, params=params)
+            response = await self._http.request(
+                method, path, json=json, params=params, headers=headers
+            )
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach Chronos at {self.base_url}: {exc}") from exc
         return _result(response, parse)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def iterate(self, list_call: Callable[..., Any], **filters: Any) -> AsyncIterator[Any]:
+        """Every item of a list, following cursors: ``async for r in
+        chronos.iterate(chronos.audit.list): …``."""
+        cursor = None
+        while True:
+            page = await list_call(**filters, cursor=cursor)
+            for item in page.data:
+                yield item
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
     async def __aenter__(self) -> AsyncChronos:
         return self

@@ -110,3 +110,64 @@ def test_cli_preview(server):
     assert too_few.returncode == 2  # refused by the command itself
     listed = json.loads(cli(server, "schedules", "list", "--json").stdout)
     assert listed == []
+
+
+def test_sdk_and_cli_pass_dst_policy_jitter_and_spread(server, chronos):
+    created = chronos.schedules.create(
+        name="sdk-timing",
+        handler="h",
+        cron="H 2 * * *",
+        timezone=NY,
+        dst_policy={"gap": "skip", "overlap": "both"},
+        jitter="30s",
+        spread="5m",
+    )
+    assert created.raw["dst_policy"] == {"gap": "skip", "overlap": "both"}
+    assert (created.raw["jitter"], created.raw["spread"], created.raw["cron"]) == (
+        30,
+        300,
+        "H 2 * * *",
+    )
+    preview = chronos.schedules.preview(name="sdk-timing", handler="h", cron="H 2 * * *")
+    assert preview.cron_resolved is not None and preview.cron_resolved.endswith(" 2 * * *")
+    assert len(preview.dst) == len(preview.fires)
+    made = cli(
+        server,
+        "schedules",
+        "create",
+        "cli-timing",
+        "--handler",
+        "h",
+        "--cron",
+        "30 1 * * *",
+        "--timezone",
+        NY,
+        "--jitter",
+        "1m",
+        "--spread",
+        "90s",
+        "--dst-gap",
+        "skip",
+        "--dst-overlap",
+        "last",
+        "--json",
+    )
+    assert made.returncode == 0, made.stderr
+    body = json.loads(made.stdout)
+    assert body["dst_policy"] == {"gap": "skip", "overlap": "last"}
+    assert (body["jitter"], body["spread"]) == (60, 90)
+    bad = cli(
+        server,
+        "schedules",
+        "create",
+        "x",
+        "--handler",
+        "h",
+        "--cron",
+        "0 * * * *",
+        "--dst-gap",
+        "later",
+    )
+    assert bad.returncode == 2  # refused by the command itself
+    for name in ("sdk-timing", "cli-timing"):
+        chronos.schedules.delete(name)

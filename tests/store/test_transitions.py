@@ -34,6 +34,7 @@ from chronos.server.notifier import Notifier
 from chronos.server.schemas import JobIn
 from chronos.server.services.executions import ExecutionService, Report
 from chronos.server.store import accounts as account_store
+from chronos.server.store import backfills as backfill_store
 from chronos.server.store import claims
 from chronos.server.store import executions as execution_store
 from chronos.server.store import jobs as job_store
@@ -178,6 +179,9 @@ def _operations(world: World) -> dict[str, Callable[[], Awaitable[Any]]]:
         ),
         "job_retry": lambda: _each_job(
             world, lambda c, job_id: job_store.job_retry(c, account_id, job_id, later)
+        ),
+        "job_rerun_many": lambda: in_tx(
+            lambda c: backfill_store.job_rerun_many(c, list(world.jobs), "bfl_1", later)
         ),
         "job_apply_outcomes completed": apply(JobStatus.COMPLETED),
         "job_apply_outcomes failed": apply(JobStatus.FAILED),

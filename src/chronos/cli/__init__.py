@@ -10,7 +10,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from chronos.cli.alerts import alerts_app
+from chronos.cli.audit import audit
+from chronos.cli.backfill import backfills_app
+from chronos.cli.calendars import calendars_app
 from chronos.cli.client import executions_app, jobs_app, schedules_app
+from chronos.cli.monitors import monitors_app
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Chronos: a self-hostable job scheduler."
@@ -20,6 +25,11 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(executions_app, name="executions")
+app.add_typer(calendars_app, name="calendars")
+app.add_typer(monitors_app, name="monitors")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(backfills_app, name="backfills")
+app.command("audit")(audit)
 console = Console()
 err_console = Console(stderr=True)
 

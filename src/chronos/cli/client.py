@@ -16,6 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from chronos.cli.timing import (
+    DstGapOption,
+    DstOverlapOption,
+    JitterOption,
+    SpreadOption,
+    timing_fields,
+)
 from chronos.client import Chronos
 from chronos.errors import ChronosError
 
@@ -225,10 +232,15 @@ def schedules_create(
     payload: PayloadOption = None,
     tag: TagOption = None,
     from_file: FromFileOption = None,
+    jitter: JitterOption = None,
+    spread: SpreadOption = None,
+    dst_gap: DstGapOption = None,
+    dst_overlap: DstOverlapOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a schedule."""
     body = _schedule_body(name, handler, cron, every, timezone, payload, tag, from_file)
+    body = timing_fields(body, jitter, spread, dst_gap, dst_overlap)
     with _client(ctx) as client:
         created = client.schedules.create(**body)
     if as_json:
@@ -250,20 +262,25 @@ def schedules_preview(
     payload: PayloadOption = None,
     tag: TagOption = None,
     from_file: FromFileOption = None,
+    jitter: JitterOption = None,
+    spread: SpreadOption = None,
+    dst_gap: DstGapOption = None,
+    dst_overlap: DstOverlapOption = None,
     count: Annotated[int, typer.Option(min=1, max=100, help="how many fires")] = 10,
     as_json: JsonFlag = False,
 ) -> None:
     """Show a schedule's next fires without creating it (same options as create)."""
     body = _schedule_body(name, handler, cron, every, timezone, payload, tag, from_file)
+    body = timing_fields(body, jitter, spread, dst_gap, dst_overlap)
     with _client(ctx) as client:
         preview = client.schedules.preview(count=count, **body)
     if as_json:
         return _print_json(preview.raw)
     console.print(escape(preview.description), soft_wrap=True)
-    _table(
-        [f"local ({preview.timezone})", "UTC"],
-        [list(pair) for pair in zip(preview.raw["local"], preview.raw["data"], strict=True)],
-    )
+    rows = [list(pair) for pair in zip(preview.raw["local"], preview.raw["data"], strict=True)]
+    if any(preview.dst):  # what the DST policy did to each fire (docs/dst.md)
+        rows = [[*row, note or ""] for row, note in zip(rows, preview.dst, strict=False)]
+    _table([f"local ({preview.timezone})", "UTC", "DST"][: len(rows[0]) if rows else 2], rows)
     if not preview.fires:
         console.print("no upcoming fires")
     for warning in preview.warnings:

@@ -20,8 +20,13 @@ from chronos import __version__
 from chronos.errors import ChronosError
 from chronos.server import dashboard
 from chronos.server.api import (
+    alerts,
+    audit,
+    backfills,
+    calendars,
     jobs,
     keys,
+    monitors,
     openapi,
     ops,
     overview,
@@ -73,8 +78,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     json_only = [Depends(require_json_body)]
     app.include_router(ops.router, dependencies=json_only)
     if "api" in runtime.settings.roles:
-        for module in (keys, signing, schedules, jobs, worker, overview, workers):
+        for module in (keys, signing, schedules, jobs, worker, overview, workers, audit, backfills):
             app.include_router(module.router, dependencies=json_only)
+        app.include_router(monitors.router, dependencies=json_only)
+        app.include_router(monitors.ping_router)  # pings take any body (curl -d, a log tail)
+        app.include_router(calendars.router, dependencies=json_only)
+        app.include_router(alerts.router, dependencies=json_only)
         dashboard.install(app)
     app.add_middleware(
         RequestGuard,

@@ -113,6 +113,10 @@ class Settings:
     push_max_timeout_seconds: float = 60 * 60
     # Finished jobs older than this are pruned (with their executions).
     retention_seconds: float = 7 * 86400
+    # How often each alert rule is evaluated (a success-rate rule: at most once a minute).
+    alert_interval_seconds: float = 10.0
+    # Audit records older than this are pruned.
+    audit_retention_seconds: float = 90 * 86400
     migrate_on_start: bool = True
     log_level: str = "info"
     # On SIGTERM/SIGINT: how long push requests in flight get to finish (and be recorded) before
@@ -151,6 +155,10 @@ class Settings:
                 env.get("CHRONOS_PUSH_ACCOUNT_CONCURRENCY", "")
             ),
             "retention_seconds": parse_duration(env.get("CHRONOS_RETENTION", "7d")),
+            "alert_interval_seconds": env_duration("CHRONOS_ALERT_INTERVAL", "10s", positive=True),
+            "audit_retention_seconds": env_duration(
+                "CHRONOS_AUDIT_RETENTION", "90d", positive=True
+            ),
             "push_block_private": env.get("CHRONOS_PUSH_BLOCK_PRIVATE", "").lower()
             in ("1", "true", "yes", "on"),
             "push_max_timeout_seconds": parse_duration(env.get("CHRONOS_PUSH_MAX_TIMEOUT", "1h")),

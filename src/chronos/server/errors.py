@@ -89,6 +89,18 @@ class NotSupported(ChronosError):
     code, status = "not_supported", 422
 
 
+class UnknownCalendar(ChronosError):
+    """A schedule names a calendar the account does not have (``details.calendars``)."""
+
+    code, status = "unknown_calendar", 422
+
+
+class CalendarInUse(ChronosError):
+    """A calendar that schedules name cannot be deleted (``details.schedules`` lists them)."""
+
+    code, status = "calendar_in_use", 409
+
+
 def from_store_error(exc: StoreError) -> ChronosError:
     """The API error for a store error: the one place where one becomes the other."""
     if isinstance(exc, UniqueViolation):

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,6 +32,13 @@ SLOTS_SKIPPED = Counter(
 )
 SLOTS_MISSED = Counter(
     "chronos_slots_missed_total", "Schedule slots not run under their misfire policy"
+)
+SCHEDULE_SLOTS = Counter(
+    "chronos_schedule_slots_total",
+    "Schedule slots by outcome, as the fire ledger names them: on_time, late (job made more "
+    "than 10 s after the slot), skipped (concurrency policy), missed (misfire policy), "
+    "excluded (a calendar)",
+    ["outcome"],
 )
 FIRE_LAG = Histogram(
     "chronos_fire_lag_seconds",
@@ -45,6 +59,21 @@ SERVICE_RESTARTS = Counter(
     "chronos_service_restarts_total",
     "Background services restarted by the supervisor after a crash or unexpected return",
     ["service"],
+)
+MONITOR_PINGS = Counter(
+    "chronos_monitor_pings_total",
+    "Heartbeat monitor pings recorded, by kind (ok, start, fail)",
+    ["kind"],
+)
+ALERTS_FIRED = Counter("chronos_alerts_fired_total", "Alerts that fired (paged)", ["condition"])
+ALERTS_FIRING = Gauge(
+    "chronos_alerts_firing",
+    "Alerts firing across the cluster, as of this node's last alert evaluation round",
+)
+ALERT_NOTIFICATIONS = Counter(
+    "chronos_alert_notifications_total",
+    "Alert webhook delivery attempts by outcome: sent, retry (will be sent again), failed",
+    ["outcome"],
 )
 
 

@@ -17,6 +17,13 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from chronos.server.domain.calendar_ics import parse_ics
+from chronos.server.domain.calendars import (
+    CalendarError,
+    CalendarSpec,
+    merge_entries,
+    normalize_entries,
+)
 from chronos.server.domain.durations import CANONICAL_UNITS, parse_duration, parse_unit_value
 from chronos.server.domain.jobs import success_code_ranges
 from chronos.server.domain.rows import (
@@ -28,11 +35,19 @@ from chronos.server.domain.rows import (
     RetryPolicyData,
     ScheduleSpec,
 )
-from chronos.server.domain.timing import CronTrigger, TimingError, iso, load_timezone, parse_every
+from chronos.server.domain.timing import (
+    CronTrigger,
+    TimingError,
+    canonical_cron,
+    iso,
+    load_timezone,
+    parse_every,
+)
 from chronos.server.engine.push import InvalidTarget, check_push_target
 from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFailed
 from chronos.server.schemas import (
     DEFAULT_MAX_RETRIES,
+    CalendarIn,
     DeliveryIn,
     DstPolicyIn,
     HttpTargetIn,
@@ -44,6 +59,7 @@ from chronos.server.schemas import (
 )
 
 ID_LIKE = re.compile(r"(acc|key|sec|sch|job|exe)_[0-9a-z]{26}")
+CALENDAR_ID_LIKE = re.compile(r"cal_[0-9a-z]{26}")
 
 # A lease shorter than this could expire before a worker's first heartbeat.
 MIN_TIMEOUT = 1.0
@@ -262,9 +278,12 @@ def normalize_schedule(
     try:
         load_timezone(body.timezone)
         if cron is not None:
-            cron = CronTrigger.parse(cron, body.timezone).expression
+            # Stored as written (H terms too); H resolves from the name (domain/hashing.py).
+            CronTrigger.parse(cron, body.timezone, seed=body.name)
+            cron = canonical_cron(cron)
     except TimingError as exc:
         raise InvalidSchedule(str(exc)) from exc
+    _check_jitter_and_spread(body.jitter, body.spread, interval)
 
     start_at, end_at = _aware(body.start_at), _aware(body.end_at)
     if start_at and end_at and end_at <= start_at:
@@ -286,10 +305,91 @@ def normalize_schedule(
         "dst_policy": (body.dst_policy or DstPolicyIn()).model_dump(),  # type: ignore[typeddict-item]
         "jitter": body.jitter,
         "spread": body.spread,
-        "exclude_calendars": list(body.exclude_calendars),
+        "exclude_calendars": _schedule_calendars(body.exclude_calendars, body.only_calendar),
         "only_calendar": body.only_calendar,
     }
     return spec
+
+
+# The longest jitter or spread: beyond a day they would blur which day a slot belongs to.
+MAX_JITTER_SECONDS = MAX_SPREAD_SECONDS = 86400.0
+
+
+def _check_jitter_and_spread(jitter: float, spread: float, interval: IntervalData | None) -> None:
+    """``jitter`` delays each job, ``spread`` moves each slot (docs/jitter.md): at most a day,
+    and for an interval less than it (jitter) or at most it (spread), or jobs would overtake
+    the next slot's."""
+    period = None
+    if interval is not None:
+        period = interval["value"] * CANONICAL_UNITS[interval["unit"]]
+    if jitter > MAX_JITTER_SECONDS:
+        raise InvalidSchedule(
+            "jitter must be at most 1 day (86400 seconds)",
+            details={"field": "jitter", "jitter": jitter},
+        )
+    if period is not None and jitter and jitter >= period:
+        raise InvalidSchedule(
+            f"jitter must be less than the interval ({period} seconds)",
+            details={"field": "jitter", "jitter": jitter, "interval_seconds": period},
+        )
+    if spread > MAX_SPREAD_SECONDS:
+        raise InvalidSchedule(
+            "spread must be at most 1 day (86400 seconds)",
+            details={"field": "spread", "spread": spread},
+        )
+    if period is not None and spread > period:
+        raise InvalidSchedule(
+            f"spread must be at most the interval ({period} seconds)",
+            details={"field": "spread", "spread": spread, "interval_seconds": period},
+        )
+
+
+def _schedule_calendars(exclude: list[str], only: str | None) -> list[str]:
+    """``exclude_calendars`` without repeats (in order); naming ``only_calendar`` there too
+    could never fire. Whether the calendars exist is the schedule service's check (it sees the
+    database)."""
+    names = list(dict.fromkeys(exclude))
+    if only is not None and only in names:
+        raise InvalidSchedule(
+            f"calendar {only!r} is both only_calendar and in exclude_calendars: the schedule "
+            "would never fire",
+            details={"field": "only_calendar", "calendar": only},
+        )
+    return names
+
+
+def check_calendar_name(name: str) -> None:
+    """A calendar's name follows a schedule's rules: it addresses the calendar in URLs
+    (``/v1/calendars/{name}``) and must never be taken for an id."""
+    if CALENDAR_ID_LIKE.fullmatch(name) or ID_LIKE.fullmatch(name):
+        raise ValidationFailed(
+            "a calendar name cannot look like a Chronos id (cal_ and 26 letters or digits)",
+            details={"field": "name", "name": name},
+        )
+    if "/" in name or name in (".", ".."):
+        raise ValidationFailed(
+            "a calendar name cannot contain '/' or be '.' or '..'",
+            details={"field": "name", "name": name},
+        )
+
+
+def normalize_calendar(body: CalendarIn) -> tuple[str, str | None, CalendarSpec]:
+    """A calendar's name, description and canonical entries (its ``ics`` text's all-day
+    events added to the dates, ranges and rules given); a typed 422 when they cannot work."""
+    check_calendar_name(body.name)
+    if body.description is not None and "\x00" in body.description:
+        raise ValidationFailed("description must not contain NUL", details={"field": "description"})
+    try:
+        spec = normalize_entries(
+            body.dates,
+            [{"from": r.from_, "to": r.to} for r in body.ranges],
+            [r if isinstance(r, str) else r.model_dump(exclude_none=True) for r in body.rules],
+        )
+        if body.ics is not None:
+            spec = merge_entries(spec, parse_ics(body.ics))
+    except CalendarError as exc:
+        raise ValidationFailed(str(exc), details={"field": exc.field}) from exc
+    return body.name, body.description, spec
 
 
 def normalize_job(

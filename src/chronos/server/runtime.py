@@ -20,6 +20,7 @@ from chronos.server.api.limits import LongPollLimiter, RateLimiter
 from chronos.server.clock import Clock, SystemClock
 from chronos.server.config import Settings
 from chronos.server.engine.admission import AdmissionService
+from chronos.server.engine.alerts import AlertEvaluator, AlertNotifier
 from chronos.server.engine.cluster import PgBridge
 from chronos.server.engine.dispatcher import Dispatcher, Drained
 from chronos.server.engine.maintenance.lease_rescuer import LeaseRescuer
@@ -29,8 +30,13 @@ from chronos.server.engine.service import Service
 from chronos.server.engine.supervisor import Runner, Supervisor
 from chronos.server.notifier import Notifier
 from chronos.server.services.accounts import AccountService
+from chronos.server.services.alerts import AlertService
+from chronos.server.services.audit import AuditService
+from chronos.server.services.backfills import BackfillService
+from chronos.server.services.calendars import CalendarService
 from chronos.server.services.executions import ExecutionService
 from chronos.server.services.jobs import JobService
+from chronos.server.services.monitors import MonitorService
 from chronos.server.services.overview import OverviewService
 from chronos.server.services.schedules import ScheduleService
 from chronos.server.services.workers import WorkerService
@@ -80,7 +86,12 @@ class Runtime:
         )
         self.executions = ExecutionService(self.db, self.clock, self.notifier)
         self.overview = OverviewService(self.db, self.clock)
+        self.calendars = CalendarService(self.db, self.clock, self.notifier)
         self.workers = WorkerService(self.db, self.clock)
+        self.monitors = MonitorService(self.db, self.clock)
+        self.alerts = AlertService(self.db, self.clock)
+        self.audit = AuditService(self.db)
+        self.backfills = BackfillService(self.db, self.clock, self.notifier)
         self.on_started = on_started
         # Loop time by which pushes in flight must finish; set when the shutdown begins.
         self.shutdown_deadline: float | None = None
@@ -98,8 +109,21 @@ class Runtime:
                     self.clock,
                     self.notifier,
                     retention=timedelta(seconds=self.settings.retention_seconds),
+                    audit_retention=timedelta(seconds=self.settings.audit_retention_seconds),
                 )
             )
+            notifier = AlertNotifier(
+                self.db, self.clock, block_private=self.settings.push_block_private
+            )
+            services.append(
+                AlertEvaluator(
+                    self.db,
+                    self.clock,
+                    interval=self.settings.alert_interval_seconds,
+                    on_notify=notifier.wakeup.set,
+                )
+            )
+            services.append(notifier)
         if "dispatcher" in roles:
             services.append(
                 Dispatcher(
@@ -153,6 +177,9 @@ class Runtime:
         await self.supervisor.stop()
         for dispatcher in dispatchers:
             await dispatcher.close()
+        for service in self.services:
+            if isinstance(service, AlertNotifier):
+                await service.close()
         await self.db.dispose()
         log.info(
             "shutting down: %d push requests finished, %d released", total.finished, total.released

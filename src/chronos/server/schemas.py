@@ -201,6 +201,13 @@ class BatchResultsIn(Strict):
 
 class PauseIn(Strict):
     note: str | None = Field(default=None, max_length=1000, description="why; shown to others")
+    reason: str | None = Field(default=None, max_length=500, description="why, for the audit log")
+
+
+class ReasonIn(Strict):
+    """An optional body of a state change: why, for the audit log (or ``X-Chronos-Reason``)."""
+
+    reason: str | None = Field(default=None, max_length=500, description="why, for the audit log")
 
 
 class ApiKeyIn(Strict):
@@ -222,3 +229,116 @@ def error_details(errors: Iterable[Any]) -> list[dict[str, Any]]:
         }
         for e in errors
     ]
+
+
+# --- alert rules (issue 14) -----------------------------------------------------------------
+
+
+class AlertConditionIn(Strict):
+    """``type`` and its parameters (see docs/alerts.md): ``late`` {seconds},
+    ``consecutive_failures`` {count}, ``success_rate`` {below, window, min_runs},
+    ``no_worker`` {seconds}; ``missed`` and ``monitor`` take none."""
+
+    type: Literal["missed", "late", "consecutive_failures", "success_rate", "no_worker", "monitor"]
+    seconds: Duration | None = None
+    count: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+    below: Annotated[float, Field(gt=0, le=1)] | None = None
+    window: Duration | None = None
+    min_runs: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"type": data} if isinstance(data, str) else data
+
+
+class AlertSelectorIn(Strict):
+    tags: Tags | None = None
+    names: Annotated[list[Name], Field(min_length=1, max_length=500)] | None = None
+
+
+class AlertWebhookIn(Strict):
+    url: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+    headers: Annotated[dict[StrictStr, StrictStr], Field(max_length=50)] = Field(
+        default_factory=dict
+    )
+    format: Literal["chronos", "slack"] = "chronos"
+
+
+class AlertRuleIn(Strict):
+    name: Name
+    description: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    enabled: StrictBool = True
+    condition: AlertConditionIn
+    selector: AlertSelectorIn | None = None
+    grace: Duration | None = None
+    cooldown: Duration | None = None
+    webhook: AlertWebhookIn | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            read_only = {"id", "created_at", "updated_at", "evaluated_at"}
+            return {k: v for k, v in data.items() if k not in read_only}
+        return data
+
+
+# --- calendars (issue 14) -------------------------------------------------------------------
+
+CalendarDate = Annotated[StrictStr, Field(min_length=10, max_length=10, description="YYYY-MM-DD")]
+CalendarRuleKind = Literal["weekends", "weekdays", "last_business_day", "nth_weekday", "yearly"]
+
+
+class CalendarRangeIn(Strict):
+    """Every date from ``from`` to ``to``, both included."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: CalendarDate = Field(alias="from")
+    to: CalendarDate
+
+
+class CalendarRuleIn(Strict):
+    """A rule (``domain/calendars.py``): weekends, weekdays, last_business_day, nth_weekday
+    (weekday, n, optional month), yearly (month, day); optional ``start``/``end`` dates."""
+
+    kind: CalendarRuleKind
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
+    n: Annotated[StrictInt, Field(ge=-5, le=5)] | None = None
+    month: Annotated[StrictInt, Field(ge=1, le=12)] | None = None
+    day: Annotated[StrictInt, Field(ge=1, le=31)] | None = None
+    start: CalendarDate | None = None
+    end: CalendarDate | None = None
+
+
+class CalendarIn(Strict):
+    """A calendar: explicit dates, inclusive ranges and rules, and/or an iCalendar text whose
+    all-day events are added to them."""
+
+    name: Name
+    description: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    dates: Annotated[list[CalendarDate], Field(max_length=5000)] = Field(default_factory=list)
+    ranges: Annotated[list[CalendarRangeIn], Field(max_length=500)] = Field(default_factory=list)
+    rules: Annotated[list[CalendarRuleIn | CalendarRuleKind], Field(max_length=500)] = Field(
+        default_factory=list
+    )
+    ics: Annotated[StrictStr, Field(max_length=2_000_000)] | None = None
+    reason: str | None = Field(default=None, max_length=500, description="why, for the audit log")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            read_only = {"id", "version", "created_at", "updated_at", "schedules"}
+            return {k: v for k, v in data.items() if k not in read_only}
+        return data
+
+
+class CalendarImportIn(Strict):
+    """An iCalendar text whose all-day events are added to a calendar (or replace its
+    entries, with ``replace``)."""
+
+    ics: Annotated[StrictStr, Field(min_length=1, max_length=2_000_000)]
+    replace: StrictBool = False
+    reason: str | None = Field(default=None, max_length=500, description="why, for the audit log")

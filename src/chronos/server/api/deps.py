@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Annotated
 
@@ -64,7 +65,8 @@ def check_reason(reason: str | None, *, field: str = "reason") -> str | None:
     if reason is None:
         return None
     reason = reason.strip()
-    if len(reason) > MAX_REASON_LENGTH or any(ch < " " and ch not in "\t" for ch in reason):
+    unprintable = any((ch < " " and ch != "\t") or ch == "\x7f" for ch in reason)
+    if len(reason) > MAX_REASON_LENGTH or unprintable:
         raise BadRequest(
             f"{field} must be at most {MAX_REASON_LENGTH} printable characters",
             details={"field": field},
@@ -75,7 +77,11 @@ def check_reason(reason: str | None, *, field: str = "reason") -> str | None:
 async def change_actor(request: Request, key: CallerKey) -> Actor:
     """Who makes this change, and why (the ``X-Chronos-Reason`` header; an endpoint whose body
     has a ``reason`` field may replace it with :meth:`Actor` ``reason``)."""
-    reason = check_reason(request.headers.get(REASON_HEADER), field="X-Chronos-Reason")
+    raw = request.headers.get(REASON_HEADER)
+    # HTTP headers arrive as Latin-1: a UTF-8 reason ("café") is read back as such.
+    with contextlib.suppress(UnicodeError):
+        raw = raw.encode("latin-1").decode("utf-8") if raw is not None else None
+    reason = check_reason(raw, field="X-Chronos-Reason")
     return Actor.of(key, reason=reason)
 
 

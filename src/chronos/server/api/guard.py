@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -47,12 +48,20 @@ def bearer_token(headers: Headers) -> str | None:
 
 MISSING_KEY = "missing API key: send 'Authorization: Bearer chrns_…'"
 WORKER_PATHS = "/v1/worker/"
+# A monitor's pings, which worker keys may send too (a job's own key can report on it).
+MONITOR_PING_PATH = re.compile(r"^/v1/monitors/[^/]+/(ping|start|fail)$")
+# Tokenised monitor pings: the token in the path is the credential, no API key is needed.
+TOKEN_PING_PATHS = "/v1/ping/"
 
 
 def scope_refusal(holder: KeyHolder, path: str) -> str | None:
     """Why this key may not call ``path``, or None if it may."""
-    if holder["scope"] == KeyScope.WORKER and not path.startswith(WORKER_PATHS):
-        return "a worker key may only claim jobs, send heartbeats and report results"
+    if (
+        holder["scope"] == KeyScope.WORKER
+        and not path.startswith(WORKER_PATHS)
+        and not MONITOR_PING_PATH.match(path)
+    ):
+        return "a worker key may only claim jobs, send heartbeats, report results and ping monitors"
     return None
 
 
@@ -91,7 +100,7 @@ class RequestGuard:
         if scope["method"] not in BODY_METHODS:
             return None
         headers = Headers(scope=scope)
-        if scope["path"].startswith("/v1/"):
+        if scope["path"].startswith("/v1/") and not scope["path"].startswith(TOKEN_PING_PATHS):
             refused = await self._authenticate(scope, headers)
             if refused is not None:
                 return refused

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from chronos.server.api.deps import AccountId, RuntimeDep
+from chronos.server.api.deps import AccountId, ActorDep, RuntimeDep
 from chronos.server.api.presenters import api_key_out, page_out
 from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.states import KeyScope
@@ -23,14 +23,18 @@ async def list_keys(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any
 
 @router.post("", status_code=201)
 async def create_key(
-    account_id: AccountId, runtime: RuntimeDep, body: ApiKeyIn | None = None
+    account_id: AccountId, actor: ActorDep, runtime: RuntimeDep, body: ApiKeyIn | None = None
 ) -> dict[str, Any]:
     body = body or ApiKeyIn()
-    row, plaintext = await runtime.accounts.create_key(account_id, body.name, KeyScope(body.scope))
+    row, plaintext = await runtime.accounts.create_key(
+        account_id, body.name, KeyScope(body.scope), actor=actor
+    )
     return {**api_key_out(row), "key": plaintext}
 
 
 @router.delete("/{key_id}", status_code=204)
-async def delete_key(key_id: str, account_id: AccountId, runtime: RuntimeDep) -> Response:
-    await runtime.accounts.delete_key(account_id, key_id)
+async def delete_key(
+    key_id: str, account_id: AccountId, actor: ActorDep, runtime: RuntimeDep
+) -> Response:
+    await runtime.accounts.delete_key(account_id, key_id, actor=actor)
     return Response(status_code=204)

@@ -20,6 +20,7 @@ def overview_out(view: Overview) -> dict[str, Any]:
         "at": iso(view.now),
         "jobs_by_status": view.jobs_by_status,
         "schedules_by_state": view.schedules_by_state,
+        "monitors_by_state": view.monitors_by_state,
         "windows": {
             label: {**asdict(stats), "success_rate": stats.success_rate}
             for label, stats in view.windows.items()

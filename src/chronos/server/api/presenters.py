@@ -6,6 +6,7 @@ from typing import Any
 
 from chronos.server.domain.durations import format_seconds
 from chronos.server.domain.ledger import Slot
+from chronos.server.domain.preview import Preview
 from chronos.server.domain.rows import (
     ApiKeyRow,
     ClaimedJob,
@@ -125,6 +126,7 @@ def job_out(row: JobRow) -> dict[str, Any]:
         "schedule_id": row["schedule_id"],
         "status": row["status"],
         "trigger": row["trigger"],
+        "backfill_id": row.get("backfill_id"),
         "payload": row["payload"],
         "delivery": row["delivery"],
         "scheduled_for": iso(row["scheduled_for"]),
@@ -214,3 +216,19 @@ def slot_out(slot: Slot) -> dict[str, Any]:
 def schedule_run_out(job: JobRow, execution: ExecutionRow | None) -> dict[str, Any]:
     """One of a schedule's jobs with its latest execution (null before its first claim)."""
     return {**job_out(job), "last_execution": execution_out(execution) if execution else None}
+
+
+def preview_timing_out(preview: Preview) -> dict[str, Any]:
+    """A preview's per-fire detail (``data``/``local`` stay as they were): what the DST
+    policy did to each fire, the local times it skips, the cron with its ``H`` terms
+    resolved and the spread offset (docs/dst.md, docs/jitter.md)."""
+    notes = preview.dst_notes + [None] * (len(preview.fires) - len(preview.dst_notes))
+    return {
+        "fires": [
+            {"at": iso(fire), "local": local.isoformat(), "dst": note}
+            for fire, local, note in zip(preview.fires, preview.local, notes, strict=False)
+        ],
+        "dst_skipped": [wall.isoformat() for wall in preview.dst_skipped],
+        "cron_resolved": preview.cron_resolved,
+        "spread_offset": preview.spread_offset,
+    }

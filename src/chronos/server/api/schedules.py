@@ -9,10 +9,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from chronos.server.api.deps import AccountId, CallerKey, Limit, RuntimeDep, tag_filters
+from chronos.server.api.deps import (
+    AccountId,
+    ActorDep,
+    Limit,
+    RuntimeDep,
+    check_reason,
+    tag_filters,
+)
 from chronos.server.api.presenters import (
     job_out,
     page_out,
+    preview_timing_out,
     recent_run_out,
     schedule_event_out,
     schedule_out,
@@ -21,12 +29,12 @@ from chronos.server.api.presenters import (
     slot_out,
 )
 from chronos.server.api.responses import SafeJSONResponse, SafeRoute
-from chronos.server.domain.rows import actor_of
+from chronos.server.domain.audit import Actor
 from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import iso
 from chronos.server.errors import BadRequest
 from chronos.server.normalize import normalize_schedule
-from chronos.server.schemas import Instant, PauseIn, ScheduleIn
+from chronos.server.schemas import Instant, PauseIn, ReasonIn, ScheduleIn
 from chronos.server.services.schedules import (
     MAX_RECENT_RUN_SCHEDULES,
     ScheduleFilter,
@@ -45,14 +53,14 @@ def _out(view: ScheduleView) -> dict[str, Any]:
 
 @router.post("", status_code=201)
 async def create_schedule(
-    body: ScheduleIn, account_id: AccountId, key: CallerKey, runtime: RuntimeDep
+    body: ScheduleIn, account_id: AccountId, actor: ActorDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     spec = normalize_schedule(
         body,
         max_payload_bytes=runtime.settings.max_payload_bytes,
         max_push_timeout=runtime.settings.push_max_timeout_seconds,
     )
-    return _out(await runtime.schedules.create(account_id, spec, actor=actor_of(key)))
+    return _out(await runtime.schedules.create(account_id, spec, actor=actor))
 
 
 @router.post("/preview")
@@ -64,8 +72,9 @@ async def preview_schedule(
 ) -> dict[str, Any]:
     """An unsaved schedule's next ``count`` fires (UTC and in its timezone), its timing in
     words and DST warnings; nothing is stored. The body is validated as a create's is, by the
-    same code, so a body a create would refuse gets the very same error."""
-    preview = await runtime.schedules.preview(body, count)
+    same code, so a body a create would refuse gets the very same error. Slots the calendars
+    it names exclude are left out."""
+    preview = await runtime.schedules.preview(body, count, account_id)
     return {
         "data": [iso(t) for t in preview.fires],
         "local": [t.isoformat() for t in preview.local],
@@ -75,15 +84,16 @@ async def preview_schedule(
             {"code": w.code, "message": w.message, "local_date": w.local_date}
             for w in preview.warnings
         ],
+        **preview_timing_out(preview),
     }
 
 
 @router.put("/{name}", responses={201: {"description": "Created"}})
 async def upsert_schedule(
-    name: str, account_id: AccountId, key: CallerKey, runtime: RuntimeDep, data: JSONBody
+    name: str, account_id: AccountId, actor: ActorDep, runtime: RuntimeDep, data: JSONBody
 ) -> Response:
     """Create or update by name: 201 created, 200 updated or unchanged (no new version)."""
-    view, created = await runtime.schedules.upsert(account_id, name, data, actor=actor_of(key))
+    view, created = await runtime.schedules.upsert(account_id, name, data, actor=actor)
     return SafeJSONResponse(_out(view), status_code=201 if created else 200)
 
 
@@ -137,66 +147,93 @@ async def get_schedule(schedule: str, account_id: AccountId, runtime: RuntimeDep
 
 @router.patch("/{schedule}")
 async def patch_schedule(
-    schedule: str, account_id: AccountId, key: CallerKey, runtime: RuntimeDep, data: JSONBody
+    schedule: str, account_id: AccountId, actor: ActorDep, runtime: RuntimeDep, data: JSONBody
 ) -> dict[str, Any]:
-    return _out(await runtime.schedules.patch(account_id, schedule, data, actor=actor_of(key)))
+    return _out(await runtime.schedules.patch(account_id, schedule, data, actor=actor))
 
 
 @router.delete("/{schedule}", status_code=204)
-async def delete_schedule(schedule: str, account_id: AccountId, runtime: RuntimeDep) -> Response:
-    await runtime.schedules.delete(account_id, schedule)
+async def delete_schedule(
+    schedule: str, account_id: AccountId, actor: ActorDep, runtime: RuntimeDep
+) -> Response:
+    """The audit log's reason comes from the ``X-Chronos-Reason`` header (no body here)."""
+    await runtime.schedules.delete(account_id, schedule, actor=actor)
     return Response(status_code=204)
+
+
+def _with_reason(actor: Actor, body: ReasonIn | PauseIn | None) -> Actor:
+    """The actor with the body's ``reason`` (it wins over ``X-Chronos-Reason``)."""
+    if body is None or body.reason is None:
+        return actor
+    return actor.with_reason(check_reason(body.reason))
 
 
 @router.post("/{schedule}/pause")
 async def pause_schedule(
     schedule: str,
     account_id: AccountId,
-    key: CallerKey,
+    actor: ActorDep,
     runtime: RuntimeDep,
     body: Annotated[PauseIn | None, Body()] = None,
 ) -> dict[str, Any]:
-    """Pause; an optional ``{"note": "why"}`` is kept and shown with the paused schedule."""
+    """Pause; an optional ``{"note": "why"}`` is kept and shown with the paused schedule (and
+    is the audit log's reason; ``reason`` or ``X-Chronos-Reason`` when there is no note)."""
     note = body.note if body is not None else None
     view = await runtime.schedules.set_state(
-        account_id, schedule, ScheduleState.PAUSED, actor=actor_of(key), note=note
+        account_id, schedule, ScheduleState.PAUSED, actor=_with_reason(actor, body), note=note
     )
     return _out(view)
 
 
 @router.post("/{schedule}/resume")
 async def resume_schedule(
-    schedule: str, account_id: AccountId, key: CallerKey, runtime: RuntimeDep
+    schedule: str,
+    account_id: AccountId,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    body: Annotated[ReasonIn | None, Body()] = None,
 ) -> dict[str, Any]:
-    return _out(await runtime.schedules.set_state(account_id, schedule, None, actor=actor_of(key)))
+    """Resume; an optional ``{"reason": "why"}`` goes to the audit log."""
+    view = await runtime.schedules.set_state(
+        account_id, schedule, None, actor=_with_reason(actor, body)
+    )
+    return _out(view)
 
 
 @router.post("/{schedule}/enable")
 async def enable_schedule(
-    schedule: str, account_id: AccountId, key: CallerKey, runtime: RuntimeDep
+    schedule: str,
+    account_id: AccountId,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    body: Annotated[ReasonIn | None, Body()] = None,
 ) -> dict[str, Any]:
     view = await runtime.schedules.set_state(
-        account_id, schedule, ScheduleState.ENABLED, actor=actor_of(key)
+        account_id, schedule, ScheduleState.ENABLED, actor=_with_reason(actor, body)
     )
     return _out(view)
 
 
 @router.post("/{schedule}/disable")
 async def disable_schedule(
-    schedule: str, account_id: AccountId, key: CallerKey, runtime: RuntimeDep
+    schedule: str,
+    account_id: AccountId,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    body: Annotated[ReasonIn | None, Body()] = None,
 ) -> dict[str, Any]:
     view = await runtime.schedules.set_state(
-        account_id, schedule, ScheduleState.DISABLED, actor=actor_of(key)
+        account_id, schedule, ScheduleState.DISABLED, actor=_with_reason(actor, body)
     )
     return _out(view)
 
 
 @router.post("/{schedule}/trigger", status_code=201)
 async def trigger_schedule(
-    schedule: str, account_id: AccountId, key: CallerKey, runtime: RuntimeDep
+    schedule: str, account_id: AccountId, actor: ActorDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Run now, whatever the schedule's state: a one-off job with ``trigger: "manual"``."""
-    return job_out(await runtime.schedules.trigger(account_id, schedule, actor=actor_of(key)))
+    return job_out(await runtime.schedules.trigger(account_id, schedule, actor=actor))
 
 
 @router.get("/{schedule}/events")
@@ -241,10 +278,10 @@ async def get_version(
 
 @router.post("/{schedule}/rollback/{version}")
 async def rollback(
-    schedule: str, version: int, account_id: AccountId, key: CallerKey, runtime: RuntimeDep
+    schedule: str, version: int, account_id: AccountId, actor: ActorDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Restore version ``version``'s configuration as a new version (no-op if identical)."""
-    view = await runtime.schedules.rollback(account_id, schedule, version, actor=actor_of(key))
+    view = await runtime.schedules.rollback(account_id, schedule, version, actor=actor)
     return _out(view)
 
 

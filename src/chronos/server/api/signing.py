@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from chronos.server.api.deps import AccountId, RuntimeDep
+from chronos.server.api.deps import AccountId, ActorDep, RuntimeDep
 from chronos.server.api.responses import SafeRoute
 from chronos.server.domain.rows import SigningSecretRow
 from chronos.server.domain.timing import iso
@@ -39,5 +39,7 @@ async def list_secrets(account_id: AccountId, runtime: RuntimeDep) -> dict[str, 
 
 
 @router.post("/rotate")
-async def rotate_secret(account_id: AccountId, runtime: RuntimeDep) -> dict[str, Any]:
-    return _out(await runtime.accounts.rotate_signing_secret(account_id))
+async def rotate_secret(
+    account_id: AccountId, actor: ActorDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return _out(await runtime.accounts.rotate_signing_secret(account_id, actor=actor))

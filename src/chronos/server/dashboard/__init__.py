@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from chronos.server.dashboard import (
+    alerts_page,
     editor,
     jobs_pages,
     live,
+    monitors_page,
     overview,
     schedule_page,
     schedules_list,
@@ -22,6 +24,6 @@ from chronos.server.dashboard.render import HERE
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     # The editor's /schedules/new comes before the schedule page's /schedules/{schedule}.
-    pages = (editor, schedules_list, schedule_page, jobs_pages, workers_page)
-    for module in (session_routes, live, overview, *pages):
+    pages = (editor, schedules_list, schedule_page, jobs_pages, workers_page, monitors_page)
+    for module in (session_routes, live, overview, *pages, alerts_page):
         app.include_router(module.router)

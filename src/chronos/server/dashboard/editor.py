@@ -24,7 +24,7 @@ from chronos.server.dashboard.auth import Session, SessionDep, check_action, for
 from chronos.server.dashboard.render import page, templates
 from chronos.server.dashboard.routing import DashboardRoute, is_htmx
 from chronos.server.domain import jsonsafe
-from chronos.server.domain.rows import actor_of
+from chronos.server.domain.audit import Actor
 from chronos.server.domain.timing import load_timezone
 from chronos.server.errors import ValidationFailed, from_store_error
 from chronos.server.runtime import Runtime
@@ -282,7 +282,7 @@ async def create(request: Request, session: SessionDep) -> Response:
     await check_action(request, session)
     runtime: Runtime = request.app.state.runtime
     fields = await form(request)
-    actor = actor_of(session.holder, via="dashboard")
+    actor = Actor.of(session.holder, via="dashboard")
     try:
         body = body_from_form(fields)
         if fields.get("kind") == "once":
@@ -311,7 +311,7 @@ async def update(schedule: str, request: Request, session: SessionDep) -> Respon
             session.account_id,
             view.row["id"],
             body,
-            actor=actor_of(session.holder, via="dashboard"),
+            actor=Actor.of(session.holder, via="dashboard"),
         )
     except (ChronosError, StoreError) as exc:
         return _refused(request, session, fields, exc, schedule=view)

@@ -34,9 +34,10 @@ from chronos.server.api.presenters import schedule_config_out
 from chronos.server.dashboard.auth import Session, SessionDep, check_action
 from chronos.server.dashboard.render import page
 from chronos.server.dashboard.routing import DashboardRoute, is_htmx
+from chronos.server.domain.audit import Actor
 from chronos.server.domain.describe import describe_interval, describe_spec
 from chronos.server.domain.ledger import Slot, SlotOutcome
-from chronos.server.domain.rows import ScheduleSpec, ScheduleVersionRow, actor_of
+from chronos.server.domain.rows import ScheduleSpec, ScheduleVersionRow
 from chronos.server.domain.timing import iso, parse_iso
 from chronos.server.errors import BadRequest
 from chronos.server.runtime import Runtime
@@ -55,7 +56,13 @@ HISTORY = 50
 PROBLEMS = frozenset({SlotOutcome.LATE, SlotOutcome.MISSED, SlotOutcome.SKIPPED})
 # Runs of these (same reason, one after another) read better as one line.
 GROUPED = frozenset(
-    {SlotOutcome.MISSED, SlotOutcome.PAUSED, SlotOutcome.DISABLED, SlotOutcome.UNKNOWN}
+    {
+        SlotOutcome.MISSED,
+        SlotOutcome.PAUSED,
+        SlotOutcome.DISABLED,
+        SlotOutcome.UNKNOWN,
+        SlotOutcome.EXCLUDED,
+    }
 )
 OUTCOME_LABELS = {
     SlotOutcome.ON_TIME: "on time",
@@ -64,6 +71,7 @@ OUTCOME_LABELS = {
     SlotOutcome.MISSED: "missed",
     SlotOutcome.DUE: "due",
     SlotOutcome.PAUSED: "paused",
+    SlotOutcome.EXCLUDED: "excluded (calendar)",
     SlotOutcome.DISABLED: "disabled",
     SlotOutcome.UNKNOWN: "unknown",
     SlotOutcome.FIRED: "fired (unplanned)",
@@ -135,7 +143,7 @@ async def rollback(request: Request, schedule: str, version: int, session: Sessi
         session.account_id,
         schedule,
         version,
-        actor=actor_of(session.holder, via="dashboard"),
+        actor=Actor.of(session.holder, via="dashboard"),
     )
     row = view.row
     if not is_htmx(request):

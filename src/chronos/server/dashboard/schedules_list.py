@@ -32,8 +32,8 @@ from chronos.server.api.schedules import MAX_SEARCH_LENGTH
 from chronos.server.dashboard.auth import Session, SessionDep, check_action, form_items, safe_next
 from chronos.server.dashboard.render import flash, page
 from chronos.server.dashboard.routing import DashboardRoute, is_htmx
+from chronos.server.domain.audit import Actor
 from chronos.server.domain.describe import describe_spec
-from chronos.server.domain.rows import actor_of
 from chronos.server.domain.states import ScheduleState
 from chronos.server.errors import BadRequest, NotFound
 from chronos.server.runtime import Runtime
@@ -198,7 +198,7 @@ def _as_listing_request(request: Request, listing: Listing) -> Request:
 
 async def _apply(runtime: Runtime, session: Session, schedule: str, action: str, **kw: str) -> str:
     """Do ``action`` to one schedule (the REST API's service calls); its name, as done."""
-    actor = actor_of(session.holder, via="dashboard")
+    actor = Actor.of(session.holder, via="dashboard")
     if action == "trigger":
         job = await runtime.schedules.trigger(session.account_id, schedule, actor=actor)
         return f"{job['name'] or schedule} (job {job['id']})"

@@ -13,8 +13,9 @@ that made it, the fields that changed (before → after) and an optional reason
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -23,7 +24,11 @@ from chronos.server.ids import new_id
 
 # Keys whose values never enter the log (push header values, key hashes, secrets).
 REDACTED = "[redacted]"
-_SECRET_KEYS = frozenset({"headers", "key_hash", "secret", "token", "ping_token", "password"})
+_SECRET_KEYS = frozenset(
+    {"headers", "key_hash", "secret", "token", "ping_token", "password", "signing_secret"}
+)
+# A URL's authority (``scheme://user:password@host:port``), whose password is hidden.
+_URL_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<authority>[^\s/?#]*)")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class Actor:
     @classmethod
     def of(cls, holder: KeyHolder, *, via: str | None = None, reason: str | None = None) -> Actor:
         return cls(holder["key_id"], actor_of(holder, via=via), reason)
+
+    def with_reason(self, reason: str | None) -> Actor:
+        """The same actor, with ``reason`` (a body's ``reason`` field) when one is given."""
+        return self if reason is None else replace(self, reason=reason)
 
     def __str__(self) -> str:
         return self.name
@@ -78,7 +87,30 @@ def _walk(prefix: str, before: Any, after: Any, out: dict[str, Any]) -> None:
                 _walk(f"{path}.", old, new, out)
         return
     if before != after:
-        out[prefix.rstrip(".")] = [before, after]
+        out[prefix.rstrip(".")] = [_scrub(before), _scrub(after)]
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with URL passwords and secret-named keys inside lists or mappings hidden."""
+    if isinstance(value, str):
+        return _URL_AUTHORITY.sub(_hide_password, value) if "://" in value else value
+    if isinstance(value, Mapping):
+        return {
+            key: _redact(item) if str(key).lower() in _SECRET_KEYS else _scrub(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def _hide_password(match: re.Match[str]) -> str:
+    """``user:password@host`` → ``user:[redacted]@host`` (the userinfo ends at the last @)."""
+    userinfo, at, host = match["authority"].rpartition("@")
+    if not at or ":" not in userinfo:
+        return match[0]
+    user = userinfo.partition(":")[0]
+    return f"{match['scheme']}{user}:{REDACTED}@{host}"
 
 
 def _redact(value: Any) -> Any:

@@ -13,9 +13,12 @@ its timezone in parentheses; an interval's has none (it does not depend on one).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
+from chronos.server.domain.hashing import HashError, has_hashes, resolve_hashes, spread_offset
 from chronos.server.domain.rows import IntervalData, ScheduleSpec
+from chronos.server.domain.schedules import spec_spread
 from chronos.server.domain.timing import ALIASES
 
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -46,14 +49,31 @@ Values = tuple[int, ...]
 
 
 def describe_spec(spec: ScheduleSpec) -> str:
-    """The schedule's timing in words, with its timezone (cron) and window (if any)."""
+    """The schedule's timing in words, with its timezone (cron) and window (if any). ``H``
+    terms are described as they resolve for the schedule's name; a ``spread`` offset follows
+    as ``+12m34s``."""
     if spec["cron"] is not None:
-        words = f"{describe_cron(spec['cron'])} ({spec['timezone']})"
+        cron = spec["cron"]
+        if has_hashes(cron):
+            with contextlib.suppress(HashError):
+                cron = resolve_hashes(cron, spec["name"])
+        words = f"{describe_cron(cron)} ({spec['timezone']})"
     elif spec["interval"] is not None:
         words = describe_interval(spec["interval"])
     else:  # pragma: no cover - a normalised spec has one or the other
         words = "never"
+    offset = spread_offset(spec["name"], spec_spread(spec))
+    if offset:
+        words += f" +{describe_offset(offset)} (spread)"
     return words + describe_window(spec["start_at"], spec["end_at"])
+
+
+def describe_offset(seconds: int) -> str:
+    """``1245`` → ``"20m45s"``; ``3600`` → ``"1h"``."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
+    return "".join(f"{value}{unit}" for value, unit in parts if value) or "0s"
 
 
 def describe_interval(interval: IntervalData) -> str:

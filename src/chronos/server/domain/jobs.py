@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chronos.server.domain.hashing import jitter_delay
 from chronos.server.domain.retry import RetryPolicy
 from chronos.server.domain.rows import (
     Delivery,
@@ -24,6 +25,7 @@ from chronos.server.domain.rows import (
     ScheduleRow,
     ScheduleSpec,
 )
+from chronos.server.domain.schedules import spec_jitter
 from chronos.server.domain.states import (
     ATTEMPT_OUTCOMES,
     JOB_INITIAL_STATUSES,
@@ -84,6 +86,7 @@ def _job_row(
         "created_at": now,
         "updated_at": now,
         "finished_at": now if final else None,
+        "backfill_id": None,
     }
 
 
@@ -116,8 +119,17 @@ def job_from_schedule(
     status: JobStatus,
     trigger: JobTrigger = JobTrigger.SCHEDULE,
 ) -> JobRow:
-    """A schedule's job for ``slot`` (a fired slot, or ``now`` for a manual run)."""
+    """A schedule's job for ``slot`` (a fired slot, or ``now`` for a manual run).
+
+    A fired slot's job runs at ``slot`` plus the schedule's jitter delay for it (the same on
+    every node: ``hashing.jitter_delay``); until then an admitted job waits ``pending`` and the
+    admission service releases it. ``scheduled_for`` stays the slot."""
     spec = schedule["spec"]
+    run_at = now
+    if trigger is JobTrigger.SCHEDULE:
+        run_at = slot + jitter_delay(schedule["id"], slot, spec_jitter(spec))
+        if run_at > now and status in (JobStatus.READY, JobStatus.QUEUED):
+            status = JobStatus.PENDING
     skip_reason = None
     if status is JobStatus.SKIPPED:
         skip_reason = {
@@ -132,7 +144,7 @@ def job_from_schedule(
         status=status,
         trigger=trigger,
         scheduled_for=slot,
-        run_at=slot if trigger is JobTrigger.SCHEDULE else now,
+        run_at=run_at,
         now=now,
         last_error=skip_reason,
     )

@@ -10,6 +10,9 @@ it is made, as the scheduler's ``next_run_at`` does), an interval counting from 
 schedule's own ``created_at`` (``domain.schedules.schedule_trigger``). Each planned slot is:
 
 - ``on_time`` / ``late``: its job was created within / more than ``late_after`` after it;
+- ``excluded``: no job, and a calendar the schedule names (``exclude_calendars``, or not in
+  its ``only_calendar``) rules out the slot's local date — judged by the calendars as they
+  are now (the reason names the calendar), as history of calendar changes is not kept;
 - ``skipped``: its job was skipped by the concurrency policy;
 - ``paused`` / ``disabled``: no job, and the schedule was paused / disabled then;
 - ``unknown``: no job, but older than the retention horizon (its job may have been pruned);
@@ -33,11 +36,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
+from chronos.server.domain.calendars import Calendars, SlotFilter
 from chronos.server.domain.rows import ScheduleEventRow, ScheduleRow, ScheduleSpec
-from chronos.server.domain.schedules import schedule_trigger, schedule_window
-from chronos.server.domain.states import JobStatus, ScheduleEventKind, ScheduleState
+from chronos.server.domain.schedules import schedule_trigger, schedule_window, spec_slot_filter
+from chronos.server.domain.states import JobStatus, JobTrigger, ScheduleEventKind, ScheduleState
 from chronos.server.domain.timing import parse_iso
 
 # The most slots one ledger holds (a per-second schedule makes 604,800 in a week): the latest
@@ -54,6 +58,7 @@ class SlotOutcome(StrEnum):
     ON_TIME = "on_time"
     LATE = "late"
     SKIPPED = "skipped"
+    EXCLUDED = "excluded"  # a calendar rules the slot's date out
     PAUSED = "paused"
     DISABLED = "disabled"
     UNKNOWN = "unknown"
@@ -69,6 +74,7 @@ class SlotJob(TypedDict):
     scheduled_for: datetime
     created_at: datetime
     status: str  # JobStatus
+    trigger: NotRequired[str]  # JobTrigger: "schedule", or "backfill" (a backfill made it)
 
 
 class VersionTiming(TypedDict):
@@ -108,6 +114,7 @@ def build_ledger(
     pruned_before: datetime | None,
     late_after: timedelta,
     limit: int = MAX_SLOTS,
+    calendars: Calendars | None = None,
 ) -> Ledger:
     """The slots in ``[start, min(end, now)]`` with their outcomes.
 
@@ -115,9 +122,10 @@ def build_ledger(
     state at ``start``) and the ``missed`` events recorded since ``start``; ``jobs`` the
     schedule's fired jobs (``trigger: schedule``) in the window, the latest ``limit + 1`` of
     them at least. ``pruned_before``: jobs older than this may have been pruned.
+    ``calendars``: the calendars the versions name, compiled, by name (as they are now).
     """
     end = min(end, now)
-    timeline = _Timeline(schedule, versions, events)
+    timeline = _Timeline(schedule, versions, events, calendars)
     planned = _planned(schedule, timeline.versions, start, end, limit + 1)
     by_time = {job["scheduled_for"]: job for job in jobs if start <= job["scheduled_for"] <= end}
     entries: dict[datetime, Slot] = {}
@@ -197,7 +205,10 @@ class _Timeline:
         schedule: ScheduleRow,
         versions: Sequence[VersionTiming],
         events: Sequence[ScheduleEventRow],
+        calendars: Calendars | None = None,
     ) -> None:
+        self._calendars = calendars or {}
+        self._filters: dict[int | None, SlotFilter | None] = {}
         ordered = sorted(versions, key=lambda v: (v["created_at"], v["version"]))
         if not ordered:  # every schedule has its first version; be safe with bare rows
             ordered = [
@@ -242,6 +253,13 @@ class _Timeline:
     def spec(self, version: int | None, at: datetime) -> ScheduleSpec:
         found = self._specs.get(version) if version is not None else None
         return found or self.spec_at(at)
+
+    def excluded_by(self, version: int | None, at: datetime) -> str | None:
+        """Why the planning version's calendars rule the slot out (None if they do not)."""
+        if version not in self._filters:
+            self._filters[version] = spec_slot_filter(self.spec(version, at), self._calendars)
+        rules = self._filters[version]
+        return None if rules is None else rules.reason(at)
 
     def change_at(self, at: datetime) -> _Change | None:
         """The state change in force at ``at``; a slot at the very instant of a pause or a
@@ -299,10 +317,15 @@ def _fired(job: SlotJob, version: int | None, timeline: _Timeline, late_after: t
         policy = timeline.spec(version, at)["concurrency"]
         reason = f"skipped by the concurrency policy '{policy}': the previous run was not done"
         return Slot(outcome=SlotOutcome.SKIPPED, reason=reason, **common)
+    backfilled = job.get("trigger") == JobTrigger.BACKFILL
     if version is None:
         reason = "fired for a time that is not one of the planned slots (the schedule changed)"
+        if backfilled:
+            reason = "run by a backfill, for a time the schedule did not plan then"
         return Slot(outcome=SlotOutcome.FIRED, reason=reason, **common)
     late = lag > late_after.total_seconds()
+    if backfilled:
+        common["reason"] = "run by a backfill"
     return Slot(outcome=SlotOutcome.LATE if late else SlotOutcome.ON_TIME, **common)
 
 
@@ -315,6 +338,9 @@ def _not_fired(
     pruned_before: datetime | None,
     late_after: timedelta,
 ) -> Slot:
+    excluded = timeline.excluded_by(version, at)
+    if excluded is not None:
+        return Slot(at, SlotOutcome.EXCLUDED, reason=excluded, version=version)
     change = timeline.change_at(at)
     if change is not None and change.state != ScheduleState.ENABLED:
         outcome = SlotOutcome(change.state)

@@ -10,9 +10,11 @@ DST warnings are found, not assumed. For each change of the timezone's UTC offse
 repeated (fall-back) stretch are listed by evaluating the cron in UTC, where every wall-clock
 time exists once; what Chronos does with them is then read off the schedule's real trigger.
 Which rule applies depends on the expression's shape (``timing.py``): a 5-field cron with a
-fixed minute and hour runs a skipped time once at the end of the gap and a repeated time once,
-at its first occurrence; one whose minute or hour starts with ``*`` (and any 6-field cron)
-follows real time, so skipped times do not run and repeated times run at both occurrences.
+fixed minute and hour follows its DST policy (by default a skipped time runs once at the end of
+the gap and a repeated time once, at its first occurrence); one whose minute or hour starts
+with ``*`` (and any 6-field cron) follows real time, so skipped times do not run and repeated
+times run at both occurrences. Each fire also gets a note saying what the policy did to it
+(:func:`dst_note`), and the times ``skip`` drops are listed (:func:`dst_skipped`).
 
     >>> preview = preview_schedule(spec, now, 5)
     >>> preview.warnings[0].message
@@ -21,19 +23,23 @@ follows real time, so skipped times do not run and repeated times run at both oc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from chronos.server.domain.calendars import Calendars
 from chronos.server.domain.describe import describe_spec
 from chronos.server.domain.rows import ScheduleSpec
-from chronos.server.domain.schedules import schedule_trigger, schedule_window
+from chronos.server.domain.schedules import fire_trigger, schedule_trigger, schedule_window
 from chronos.server.domain.timing import (
     CronTrigger,
+    DstGap,
+    DstOverlap,
     ScheduleTrigger,
     Window,
     next_fire,
     upcoming,
+    wall_time,
 )
 
 # How far ahead DST changes are looked for.
@@ -60,6 +66,13 @@ class Preview:
     timezone: str
     description: str
     warnings: list[PreviewWarning]
+    # Per fire (same order): what the DST policy did to it (see :func:`dst_note`), or None.
+    dst_notes: list[str | None] = field(default_factory=list)
+    # Local times the cron names that the ``skip`` gap policy drops (naive, in the zone),
+    # between now and the last fire listed (at most a year ahead).
+    dst_skipped: list[datetime] = field(default_factory=list)
+    cron_resolved: str | None = None  # the cron with its H terms resolved
+    spread_offset: int = 0  # seconds every slot is moved by (``spread``)
 
     @property
     def local(self) -> list[datetime]:
@@ -68,13 +81,17 @@ class Preview:
         return [fire.astimezone(zone) for fire in self.fires]
 
 
-def preview_schedule(spec: ScheduleSpec, now: datetime, count: int) -> Preview:
+def preview_schedule(
+    spec: ScheduleSpec, now: datetime, count: int, calendars: Calendars | None = None
+) -> Preview:
     """The next ``count`` fires of ``spec`` were it created at ``now``, in words, with
-    warnings. A disabled schedule has no fires (as its ``upcoming`` would say) and a warning."""
+    warnings. A disabled schedule has no fires (as its ``upcoming`` would say) and a warning.
+    Slots the calendars it names (``calendars``, by name) exclude are left out."""
     fires: list[datetime] = []
     warnings: list[PreviewWarning] = []
     if spec["enabled"]:
-        fires = upcoming(schedule_trigger(spec, now), now, count, schedule_window(spec))
+        trigger = fire_trigger(spec, now, calendars)
+        fires = upcoming(trigger, now, count, schedule_window(spec))
     else:
         warnings.append(
             PreviewWarning(
@@ -83,7 +100,21 @@ def preview_schedule(spec: ScheduleSpec, now: datetime, count: int) -> Preview:
             )
         )
     warnings += dst_warnings(spec, now)
-    return Preview(fires, spec["timezone"], describe_spec(spec), warnings)
+    base = schedule_trigger(spec, now)
+    if not isinstance(base, CronTrigger):
+        notes: list[str | None] = [None] * len(fires)
+        return Preview(fires, spec["timezone"], describe_spec(spec), warnings, notes)
+    end = min(fires[-1] if len(fires) == count else now + DST_HORIZON, now + DST_HORIZON)
+    return Preview(
+        fires,
+        spec["timezone"],
+        describe_spec(spec),
+        warnings,
+        [dst_note(base, fire) for fire in fires],
+        dst_skipped(base, now, end, schedule_window(spec)),
+        base.expression,
+        base.offset,
+    )
 
 
 @dataclass(frozen=True)
@@ -133,13 +164,11 @@ def dst_warnings(spec: ScheduleSpec, now: datetime) -> list[PreviewWarning]:
     if start >= end:
         return []
     zone = ZoneInfo(spec["timezone"])
-    check = _Check(
-        spec["timezone"],
-        zone,
-        wall=CronTrigger(spec["cron"], "UTC"),
-        real=schedule_trigger(spec, now),
-        window=window,
-    )
+    real = schedule_trigger(spec, now)
+    assert isinstance(real, CronTrigger)
+    # The cron's own times: the spread offset (a fixed move in real time) is left out.
+    real = replace(real, offset=0)
+    check = _Check(spec["timezone"], zone, wall=_wall_trigger(real), real=real, window=window)
     warnings: list[PreviewWarning] = []
     for change in offset_changes(zone, start, end):
         warning = check.gap(change) if change.after > change.before else check.overlap(change)
@@ -249,6 +278,64 @@ class _Check:
         count = f"more than {_COUNTED}" if more else str(len(found))
         span = f"from {_clock(found[0], with_seconds)} to {_clock(last, with_seconds)}"
         return f"{count} times {span}", False
+
+
+def _wall_trigger(trigger: CronTrigger) -> CronTrigger:
+    """The same cron in UTC: it names wall-clock times (naive-as-UTC), each exactly once."""
+    return CronTrigger(trigger.expression, "UTC")
+
+
+def dst_note(trigger: CronTrigger, fire: datetime) -> str | None:
+    """What the DST policy did to ``fire`` (a fire of ``trigger``), or None:
+
+    - ``shifted``: a local time inside a spring-forward gap, run at the first valid instant
+      after the gap (``gap: shift``);
+    - ``first`` / ``last``: a local time that occurs twice, run only at its first / second
+      occurrence (``overlap: first`` / ``last``);
+    - ``both``: a local time that occurs twice, and this is one of its two runs
+      (``overlap: both``; expressions that follow real time always do this).
+    """
+    zone = ZoneInfo(trigger.timezone)
+    base = fire - timedelta(seconds=trigger.offset)
+    wall = base.astimezone(zone).replace(tzinfo=None, fold=0)
+    if wall_time(wall, zone).kind == "overlap":
+        return trigger.overlap.value if trigger.follows_wall_clock else DstOverlap.BOTH.value
+    if not trigger.follows_wall_clock or trigger.gap is DstGap.SKIP:
+        return None
+    # Shifted here from a gap: the cron's latest local time before this one is in a gap
+    # whose first valid instant is this fire.
+    named = _wall_trigger(trigger).latest_fire(wall.replace(tzinfo=UTC) - _MICRO)
+    if named is None:
+        return None
+    before = wall_time(named.replace(tzinfo=None), zone)
+    return "shifted" if before.kind == "gap" and before.first == base else None
+
+
+def dst_skipped(
+    trigger: CronTrigger, start: datetime, end: datetime, window: Window
+) -> list[datetime]:
+    """The local times (naive) the cron names in spring-forward gaps between ``start`` and
+    ``end`` that ``gap: skip`` drops; at most :data:`_COUNTED`."""
+    if not trigger.follows_wall_clock or trigger.gap is not DstGap.SKIP:
+        return []
+    if window.start_at is not None:
+        start = max(start, window.start_at)
+    if window.end_at is not None:
+        end = min(end, window.end_at)
+    zone = ZoneInfo(trigger.timezone)
+    wall = _wall_trigger(trigger)
+    skipped: list[datetime] = []
+    for change in offset_changes(zone, start, end):
+        if change.after <= change.before:
+            continue
+        cursor, jump_to = _wall(change.at, change.before) - _MICRO, _wall(change.at, change.after)
+        while len(skipped) < _COUNTED:
+            named = wall.next_fire(cursor)
+            if named is None or named >= jump_to:
+                break
+            skipped.append(named.replace(tzinfo=None))
+            cursor = named
+    return skipped
 
 
 def _wall(instant: datetime, offset: timedelta) -> datetime:

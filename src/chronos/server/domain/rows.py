@@ -152,6 +152,8 @@ class JobRow(TypedDict):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    # The backfill that created (or last reran) the job; absent on rows built for other paths.
+    backfill_id: NotRequired[str | None]
 
 
 class ClaimedJob(TypedDict):

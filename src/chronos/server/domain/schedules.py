@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, cast
 
+from chronos.server.domain.calendars import (
+    Calendars,
+    CalendarTrigger,
+    SlotFilter,
+    count_excluded,
+    slot_filter,
+)
 from chronos.server.domain.durations import CANONICAL_UNITS
+from chronos.server.domain.hashing import spread_offset
 from chronos.server.domain.rows import DstPolicyData, ScheduleRow, ScheduleSpec
 from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import (
@@ -20,6 +28,7 @@ from chronos.server.domain.timing import (
     IntervalTrigger,
     MisfirePolicy,
     ScheduleTrigger,
+    Trigger,
     Window,
     next_fire,
     parse_iso,
@@ -59,37 +68,85 @@ def spec_only_calendar(spec: ScheduleSpec) -> str | None:
 
 
 def schedule_trigger(spec: ScheduleSpec, created_at: datetime) -> ScheduleTrigger:
+    """The schedule's slots: its cron (``H`` terms resolved from its name, under its DST
+    policy) or interval, every slot moved by its ``spread`` offset (``domain.hashing``)."""
+    offset = spread_offset(spec["name"], spec_spread(spec))
     if spec["cron"] is not None:
-        return CronTrigger(spec["cron"], spec["timezone"])
+        policy = spec_dst_policy(spec)
+        return CronTrigger.build(
+            spec["cron"],
+            spec["timezone"],
+            seed=spec["name"],
+            gap=policy["gap"],
+            overlap=policy["overlap"],
+            offset=offset,
+        )
     assert spec["interval"] is not None
     seconds = spec["interval"]["value"] * CANONICAL_UNITS[spec["interval"]["unit"]]
     start_at = parse_iso(spec["start_at"])
     if start_at is not None:
-        return IntervalTrigger(seconds, start_at, first_index=0)
-    return IntervalTrigger(seconds, created_at.replace(microsecond=0), first_index=1)
+        return IntervalTrigger(seconds, start_at + timedelta(seconds=offset), first_index=0)
+    anchor = created_at.replace(microsecond=0) + timedelta(seconds=offset)
+    return IntervalTrigger(seconds, anchor, first_index=1)
 
 
 def schedule_window(spec: ScheduleSpec) -> Window:
     return Window(parse_iso(spec["start_at"]), parse_iso(spec["end_at"]))
 
 
+def calendar_names(spec: ScheduleSpec) -> list[str]:
+    """The calendars a schedule names (``exclude_calendars`` and ``only_calendar``)."""
+    only = spec_only_calendar(spec)
+    names = list(spec_exclude_calendars(spec))
+    return [*names, only] if only is not None and only not in names else names
+
+
+def spec_slot_filter(spec: ScheduleSpec, calendars: Calendars | None) -> SlotFilter | None:
+    """Which slots the schedule's calendars rule out (None when it names none)."""
+    return slot_filter(
+        spec_exclude_calendars(spec), spec_only_calendar(spec), spec["timezone"], calendars or {}
+    )
+
+
+def fire_trigger(
+    spec: ScheduleSpec, created_at: datetime, calendars: Calendars | None = None
+) -> Trigger:
+    """The trigger the scheduler fires by: ``schedule_trigger`` without the slots the
+    schedule's calendars exclude (``calendars``: those it names, compiled, by name)."""
+    trigger = schedule_trigger(spec, created_at)
+    rules = spec_slot_filter(spec, calendars)
+    return trigger if rules is None else CalendarTrigger(trigger, rules)
+
+
 def next_run_at(
-    spec: ScheduleSpec, state: str, created_at: datetime, now: datetime
+    spec: ScheduleSpec,
+    state: str,
+    created_at: datetime,
+    now: datetime,
+    calendars: Calendars | None = None,
 ) -> datetime | None:
-    """The next slot after ``now``, or None when the schedule is not enabled or has ended.
-    Slots missed while paused or disabled are not caught up: counting restarts ``now``."""
+    """The next slot after ``now`` that its calendars do not exclude, or None when the
+    schedule is not enabled or has ended. Slots missed while paused or disabled are not
+    caught up: counting restarts ``now``."""
     if state != ScheduleState.ENABLED:
         return None
-    return next_fire(schedule_trigger(spec, created_at), now, schedule_window(spec))
+    return next_fire(fire_trigger(spec, created_at, calendars), now, schedule_window(spec))
 
 
-def plan(schedule: ScheduleRow, now: datetime) -> FirePlan:
-    """Which of a due schedule's slots fire now, under its misfire policy."""
+def plan(schedule: ScheduleRow, now: datetime, calendars: Calendars | None = None) -> FirePlan:
+    """Which of a due schedule's slots fire now, under its misfire policy; slots its
+    calendars exclude never fire, not even a ``next_run_at`` planned before they changed."""
     spec = schedule["spec"]
-    assert schedule["next_run_at"] is not None
+    due = schedule["next_run_at"]
+    assert due is not None
+    trigger = fire_trigger(spec, schedule["created_at"], calendars)
+    if isinstance(trigger, CalendarTrigger) and trigger.filter.reason(due) is not None:
+        due = next_fire(trigger, due, schedule_window(spec))
+        if due is None or due > now:
+            return FirePlan([], due)
     return plan_fires(
-        schedule_trigger(spec, schedule["created_at"]),
-        schedule["next_run_at"],
+        trigger,
+        due,
         now,
         policy=MisfirePolicy(spec["misfire_policy"]),
         catchup_window=timedelta(seconds=spec["catchup_window"]),
@@ -97,7 +154,38 @@ def plan(schedule: ScheduleRow, now: datetime) -> FirePlan:
     )
 
 
-def new_schedule(account_id: str, spec: ScheduleSpec, now: datetime) -> ScheduleRow:
+def excluded_count(
+    schedule: ScheduleRow, calendars: Calendars | None, until: datetime | None, now: datetime
+) -> int:
+    """How many slots from the schedule's ``next_run_at`` up to ``until`` (the round's new
+    ``next_run_at``; ``now`` when there is none) its calendars exclude: what a scheduler round
+    passes over, for the slot metrics."""
+    spec = schedule["spec"]
+    rules = spec_slot_filter(spec, calendars)
+    start = schedule["next_run_at"]
+    if rules is None or start is None:
+        return 0
+    end = now if until is None else until
+    return count_excluded(schedule_trigger(spec, schedule["created_at"]), rules, start, end)
+
+
+def next_run_after_calendar_change(
+    row: ScheduleRow, now: datetime, calendars: Calendars | None
+) -> datetime | None:
+    """The schedule's ``next_run_at`` once a calendar it names has changed: a slot already
+    due (the scheduler has not reached it yet) is kept if the calendars still allow it, and
+    otherwise the next allowed slot after it; a future one is found again from ``now``."""
+    if row["state"] != ScheduleState.ENABLED:
+        return row["next_run_at"]
+    spec = row["spec"]
+    due = row["next_run_at"]
+    after = now if due is None or due > now else due - timedelta(microseconds=1)
+    return next_fire(fire_trigger(spec, row["created_at"], calendars), after, schedule_window(spec))
+
+
+def new_schedule(
+    account_id: str, spec: ScheduleSpec, now: datetime, calendars: Calendars | None = None
+) -> ScheduleRow:
     """A new schedule at version 1."""
     state = ScheduleState.ENABLED if spec["enabled"] else ScheduleState.DISABLED
     return {
@@ -108,7 +196,7 @@ def new_schedule(account_id: str, spec: ScheduleSpec, now: datetime) -> Schedule
         "tags": spec["tags"],
         "spec": spec,
         "state": state.value,
-        "next_run_at": next_run_at(spec, state, now, now),
+        "next_run_at": next_run_at(spec, state, now, now, calendars),
         "last_run_at": None,
         "last_status": None,
         "version": 1,
@@ -136,7 +224,9 @@ def with_changes(row: ScheduleRow, changes: ScheduleChanges) -> ScheduleRow:
     return cast(ScheduleRow, merged)
 
 
-def spec_change(row: ScheduleRow, spec: ScheduleSpec, now: datetime) -> ScheduleChanges:
+def spec_change(
+    row: ScheduleRow, spec: ScheduleSpec, now: datetime, calendars: Calendars | None = None
+) -> ScheduleChanges:
     """The column changes that store ``spec`` as the schedule's next version."""
     state = row["state"]
     if spec["enabled"] != row["spec"]["enabled"]:
@@ -147,7 +237,7 @@ def spec_change(row: ScheduleRow, spec: ScheduleSpec, now: datetime) -> Schedule
         "tags": spec["tags"],
         "spec": spec,
         "state": state,
-        "next_run_at": next_run_at(spec, state, row["created_at"], now),
+        "next_run_at": next_run_at(spec, state, row["created_at"], now, calendars),
         "version": row["version"] + 1,
         "updated_at": now,
     }
@@ -158,7 +248,9 @@ def unpaused(row: ScheduleRow) -> ScheduleState:
     return ScheduleState.ENABLED if row["spec"]["enabled"] else ScheduleState.DISABLED
 
 
-def state_change(row: ScheduleRow, target: ScheduleState, now: datetime) -> ScheduleChanges:
+def state_change(
+    row: ScheduleRow, target: ScheduleState, now: datetime, calendars: Calendars | None = None
+) -> ScheduleChanges:
     """The column changes that move a schedule to ``target`` (empty when nothing changes).
 
     Enabling and disabling change the configuration (``enabled``), so they make a new version;
@@ -172,7 +264,7 @@ def state_change(row: ScheduleRow, target: ScheduleState, now: datetime) -> Sche
     changes: ScheduleChanges = {
         "state": target.value,
         "spec": spec,
-        "next_run_at": next_run_at(spec, target, row["created_at"], now),
+        "next_run_at": next_run_at(spec, target, row["created_at"], now, calendars),
         "updated_at": now,
     }
     if spec != row["spec"]:
@@ -199,18 +291,23 @@ def patch_base(spec: ScheduleSpec, patch: Mapping[str, Any]) -> dict[str, Any]:
     return {**base, **patch}
 
 
-def upcoming_fires(row: ScheduleRow, now: datetime, count: int) -> list[datetime]:
-    """The next ``count`` fire times; a slot that is due but not yet fired still counts."""
+def upcoming_fires(
+    row: ScheduleRow, now: datetime, count: int, calendars: Calendars | None = None
+) -> list[datetime]:
+    """The next ``count`` fire times (those its calendars do not exclude); a slot that is
+    due but not yet fired still counts."""
     if row["state"] != ScheduleState.ENABLED:
         return []
+    spec = row["spec"]
+    trigger = fire_trigger(spec, row["created_at"], calendars)
     times: list[datetime] = []
     after = now
-    if row["next_run_at"] is not None and row["next_run_at"] <= now:
-        after = row["next_run_at"]
-        times.append(row["next_run_at"])
+    due = row["next_run_at"]
+    if due is not None and due <= now:
+        after = due
+        if not isinstance(trigger, CalendarTrigger) or trigger.filter.reason(due) is None:
+            times.append(due)
     remaining = count - len(times)
     if remaining > 0:
-        spec = row["spec"]
-        trigger = schedule_trigger(spec, row["created_at"])
         times += upcoming(trigger, after, remaining, schedule_window(spec))
     return times

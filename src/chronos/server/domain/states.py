@@ -17,8 +17,9 @@ Job statuses, and the service that moves a job out of each one:
 ``ready``      admitted pull job, claimable by a worker (``services/executions.py: claim``).
 ``running``    an execution is in flight: a result (``finish_executions``), the lease rescuer
                or a cancel end it.
-``completed``, ``skipped``: final. ``failed``, ``canceled``: final until a user retries the job,
-which admits it again at once (``ready`` or ``queued``) with a fresh round of retries.
+``completed``, ``skipped``: final, unless a backfill with ``overlap: "rerun"`` runs the slot
+again. ``failed``, ``canceled``: final until a user retries the job (or a rerun), which admits it
+again at once (``ready`` or ``queued``) with a fresh round of retries.
 
     >>> can_transition(JobStatus.RUNNING, JobStatus.PENDING)   # a failed attempt, retried later
     True
@@ -59,6 +60,7 @@ class JobTrigger(StrEnum):
     SCHEDULE = "schedule"
     API = "api"
     MANUAL = "manual"
+    BACKFILL = "backfill"  # a past slot, created by a backfill (``domain/backfill.py``)
 
 
 class DeliveryType(StrEnum):
@@ -115,10 +117,10 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     # shutting down releases it to be claimed again at once (queued, ready).
     JobStatus.RUNNING: _ADMITTED
     | {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING, JobStatus.CANCELED},
-    JobStatus.COMPLETED: frozenset(),
-    JobStatus.FAILED: _ADMITTED,  # a user's retry
-    JobStatus.CANCELED: _ADMITTED,  # a user's retry
-    JobStatus.SKIPPED: frozenset(),
+    JobStatus.COMPLETED: _ADMITTED,  # a backfill's rerun of its slot
+    JobStatus.FAILED: _ADMITTED,  # a user's retry (or a rerun)
+    JobStatus.CANCELED: _ADMITTED,  # a user's retry (or a rerun)
+    JobStatus.SKIPPED: _ADMITTED,  # a backfill's rerun of its slot
 }
 
 # The statuses a job may be created in: ``pending`` (delayed), or the outcome of admission —
@@ -182,8 +184,14 @@ FINAL_JOB_STATUSES = frozenset(
 IN_FLIGHT_JOB_STATUSES = frozenset(JobStatus) - FINAL_JOB_STATUSES
 # Canceling a job: from any in-flight status (a running job's worker learns it by heartbeat).
 CANCELABLE = sources_of(JobStatus.CANCELED)
-# A user's retry: from the final statuses that may be re-opened.
-RETRYABLE_BY_USER = sources_of(*_ADMITTED) & FINAL_JOB_STATUSES
+# A user's retry (dead-letter replay): a failed or canceled job.
+RETRYABLE_BY_USER = frozenset({JobStatus.FAILED, JobStatus.CANCELED})
+# A backfill's rerun of a slot (``overlap: "rerun"``): any finished job runs again.
+RERUNNABLE = FINAL_JOB_STATUSES
+# Slots are claimed by these triggers (``uq_jobs_schedule_slot``): one job per slot, whichever
+# made it; a manual run is not a slot.
+SLOT_TRIGGERS = (JobTrigger.SCHEDULE, JobTrigger.BACKFILL)
 # What one attempt can do to its running job: finish it, or send it back to wait for a retry.
 ATTEMPT_OUTCOMES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING})
 assert JOB_TRANSITIONS[JobStatus.RUNNING] >= ATTEMPT_OUTCOMES
+assert RETRYABLE_BY_USER <= RERUNNABLE <= sources_of(*_ADMITTED)

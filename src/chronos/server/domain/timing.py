@@ -4,10 +4,13 @@ Nothing here reads a clock or touches the database. A trigger answers ``next_fir
 the first fire time strictly after an instant, always in UTC. :func:`plan_fires` decides which
 due slots to turn into jobs under a misfire policy.
 
-Cron expressions are evaluated by `cronsim` in the schedule's IANA timezone, which follows
-Debian cron around DST changes: a time inside a spring-forward gap fires once, at the first
-valid instant after the gap; a time inside a repeated fall-back hour fires once, on its first
-occurrence; expressions whose hour field is ``*`` follow real time.
+Cron expressions are evaluated in the schedule's IANA timezone (with `cronsim`). Around DST
+changes, a *wall-clock* expression (5 fields, minute and hour naming specific values) follows
+its DST policy: a local time inside a spring-forward gap runs at the first valid instant after
+the gap (``shift``, the default, as Debian cron does) or not at all (``skip``); a local time
+inside a repeated fall-back stretch runs at its ``first`` occurrence (the default), its
+``last`` or ``both``. Other expressions (``*`` in the minute or hour) follow real time. A
+``spread`` offset moves every fire by a fixed number of seconds (``hashing.spread_offset``).
 
     >>> trigger = CronTrigger.parse("0 2 * * *", "America/New_York")
     >>> trigger.next_fire(datetime(2026, 1, 1, tzinfo=UTC))
@@ -18,13 +21,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
+
+from chronos.server.domain.hashing import HashError, has_hashes, resolve_hashes
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -85,16 +90,146 @@ def load_timezone(name: str) -> ZoneInfo:
         raise unknown from exc
 
 
+class DstGap(StrEnum):
+    """What a wall-clock cron does with a local time inside a spring-forward gap."""
+
+    SHIFT = "shift"  # run at the first valid instant after the gap (Debian cron; the default)
+    SKIP = "skip"  # do not run it
+
+
+class DstOverlap(StrEnum):
+    """What a wall-clock cron does with a local time inside a repeated fall-back stretch."""
+
+    FIRST = "first"  # run at its first occurrence (Debian cron; the default)
+    LAST = "last"  # run at its second occurrence
+    BOTH = "both"  # run at both
+
+
+@dataclass(frozen=True)
+class WallTime:
+    """What one local (wall-clock) time is in a zone: an ordinary time, a time inside a
+    spring-forward gap (it does not exist) or inside a fall-back overlap (it exists twice)."""
+
+    kind: str  # "valid" | "gap" | "overlap"
+    first: datetime  # UTC: its (first) instant; for a gap, the first valid instant after it
+    last: datetime  # UTC: its second instant in an overlap; else the same as ``first``
+
+
+def wall_time(wall: datetime, zone: ZoneInfo) -> WallTime:
+    """Classify the naive local time ``wall`` in ``zone`` (see :class:`WallTime`)."""
+    first = wall.replace(tzinfo=zone).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) != wall:
+        # Imaginary. Step a minute at a time to the first valid local time, exactly as
+        # cronsim (and Debian cron) do, so the default policy fires where it always has.
+        shifted = wall
+        while True:
+            shifted += timedelta(minutes=1)
+            instant = shifted.replace(tzinfo=zone).astimezone(UTC)
+            if instant.astimezone(zone).replace(tzinfo=None) == shifted:
+                return WallTime("gap", instant, instant)
+    last = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    return WallTime("overlap" if last != first else "valid", first, last)
+
+
+def canonical_cron(expression: str) -> str:
+    """A cron as Chronos stores it: whitespace collapsed, aliases expanded; ``H`` terms stay."""
+    normalized = " ".join(expression.split())
+    return ALIASES.get(normalized.lower(), normalized)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A wall-clock cron whose every named time is skipped for this long never fires (cronsim too
+# gives up after 50 years without a match).
+_GIVE_UP_YEARS = 50
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=16384)
+def _day_offsets(timezone: str, day: int) -> tuple[timedelta, timedelta]:
+    """The lowest and highest UTC offset of ``timezone`` during the ``day``-th day since 1970
+    (UTC), probed every 3 hours, both ends included (offset changes are months apart)."""
+    zone = ZoneInfo(timezone)
+    offsets: set[timedelta] = set()
+    for step in range(0, 25, 3):
+        try:
+            offset = (_EPOCH + day * _DAY + step * _HOUR).astimezone(zone).utcoffset()
+        except OverflowError:  # past the first or last representable date
+            continue
+        if offset is not None:
+            offsets.add(offset)
+    return (min(offsets), max(offsets)) if offsets else (timedelta(0), timedelta(0))
+
+
+def _offset_range(timezone: str, instant: datetime) -> tuple[timedelta, timedelta]:
+    """The lowest and highest UTC offset of ``timezone`` within two days of ``instant``:
+    more than the reach of any offset change (date-line moves are 24 hours)."""
+    day = (instant - _EPOCH) // _DAY
+    ranges = [_day_offsets(timezone, near) for near in range(day - 2, day + 3)]
+    return min(low for low, _ in ranges), max(high for _, high in ranges)
+
+
 @dataclass(frozen=True)
 class CronTrigger:
+    """A cron expression in an IANA timezone, with its DST policy and its spread offset.
+
+    ``expression`` is what cronsim reads: aliases expanded and ``H`` terms resolved. Build
+    one from a stored cron with :meth:`parse` (validates it) or :meth:`build` (trusts it).
+
+    **Wall-clock expressions** — 5 fields whose minute and hour name specific values
+    (neither starts with ``*``), in a zone other than UTC — name local times; the DST policy
+    says what happens to a named time that does not exist (``gap``: ``shift`` runs it at the
+    first valid instant after the gap, ``skip`` does not run it) or exists twice
+    (``overlap``: ``first``, ``last`` or ``both`` occurrences). Every other expression (``*``
+    in the minute or hour, or 6 fields) follows real time: it fires at every instant whose
+    local time matches, so a gap has no such instant and an overlap has two.
+
+    ``offset`` (whole seconds, from ``spread``) moves every fire later by that much real time,
+    after the DST policy has placed it.
+    """
+
     expression: str
     timezone: str = "UTC"
+    gap: DstGap = DstGap.SHIFT
+    overlap: DstOverlap = DstOverlap.FIRST
+    offset: int = 0
 
     @classmethod
-    def parse(cls, expression: str, timezone: str = "UTC") -> CronTrigger:
+    def build(
+        cls,
+        expression: str,
+        timezone: str = "UTC",
+        *,
+        seed: str | None = None,
+        gap: str = DstGap.SHIFT,
+        overlap: str = DstOverlap.FIRST,
+        offset: int = 0,
+    ) -> CronTrigger:
+        """A trigger for a stored cron: aliases expanded, ``H`` terms resolved from ``seed``
+        (the schedule's name). No validation beyond the ``H`` terms: see :meth:`parse`."""
+        text = canonical_cron(expression)
+        if has_hashes(text):
+            if seed is None:
+                raise TimingError(f"cron expression {expression!r} uses H but has no name to hash")
+            try:
+                text = resolve_hashes(text, seed)
+            except HashError as exc:
+                raise TimingError(str(exc)) from exc
+        return cls(text, timezone, DstGap(gap), DstOverlap(overlap), offset)
+
+    @classmethod
+    def parse(
+        cls,
+        expression: str,
+        timezone: str = "UTC",
+        *,
+        seed: str | None = None,
+        gap: str = DstGap.SHIFT,
+        overlap: str = DstOverlap.FIRST,
+        offset: int = 0,
+    ) -> CronTrigger:
         """Validate ``expression``; raise :class:`TimingError` if it can never fire."""
-        normalized = " ".join(expression.split())
-        normalized = ALIASES.get(normalized.lower(), normalized)
+        normalized = canonical_cron(expression)
         if normalized.startswith("@"):
             raise TimingError(
                 f"unknown cron alias {expression!r}: use one of {', '.join(sorted(ALIASES))}"
@@ -106,12 +241,15 @@ class CronTrigger:
                 "use 5 (minute hour day month weekday) or 6 with seconds first"
             )
         tz = load_timezone(timezone)
-        trigger = cls(normalized, timezone)
+        trigger = cls.build(
+            normalized, timezone, seed=seed, gap=gap, overlap=overlap, offset=offset
+        )
+        resolved = trigger.expression
         try:
-            probe = CronSim(normalized, datetime(2000, 1, 1, tzinfo=tz))
+            probe = CronSim(resolved, datetime(2000, 1, 1, tzinfo=tz))
             next(probe)
         except CronSimError as exc:
-            if _fires_with_any_month(normalized, tz):
+            if _fires_with_any_month(resolved, tz):
                 raise TimingError(
                     f"cron expression {expression!r} never fires: its day of month does not "
                     "exist in the months it names"
@@ -121,25 +259,112 @@ class CronTrigger:
             raise TimingError(f"cron expression {expression!r} never fires") from exc
         return trigger
 
-    def _iterate(self, start: datetime, *, reverse: bool = False) -> Iterator[datetime]:
-        tz = ZoneInfo(self.timezone)
-        return CronSim(self.expression, start.astimezone(tz), reverse=reverse)
+    @property
+    def follows_wall_clock(self) -> bool:
+        """True when the DST policy applies (see the class docstring); the same rule as
+        cronsim's, which Chronos followed before DST policies existed."""
+        fields = self.expression.split()
+        return (
+            len(fields) == 5
+            and not fields[0].startswith("*")
+            and not fields[1].startswith("*")
+            and self.timezone != "UTC"
+        )
 
     def next_fire(self, after: datetime) -> datetime | None:
-        for fire in self._iterate(after):
+        if not self.offset:
+            return self._next(after)
+        shift = timedelta(seconds=self.offset)
+        fire = self._next(after - shift)
+        return None if fire is None else fire + shift
+
+    def latest_fire(self, at_or_before: datetime) -> datetime | None:
+        """The last fire time ``<= at_or_before``."""
+        if not self.offset:
+            return self._latest(at_or_before)
+        shift = timedelta(seconds=self.offset)
+        fire = self._latest(at_or_before - shift)
+        return None if fire is None else fire + shift
+
+    def _next(self, after: datetime) -> datetime | None:
+        if self.follows_wall_clock:
+            return self._next_by_wall_clock(after)
+        for fire in CronSim(self.expression, after.astimezone(ZoneInfo(self.timezone))):
             fire_utc = fire.astimezone(UTC)
             if fire_utc > after:
                 return fire_utc
         return None  # pragma: no cover - cron iterators are infinite
 
-    def latest_fire(self, at_or_before: datetime) -> datetime | None:
-        """The last fire time ``<= at_or_before``."""
+    def _latest(self, at_or_before: datetime) -> datetime | None:
+        if self.follows_wall_clock:
+            return self._latest_by_wall_clock(at_or_before)
         # cronsim's reverse iteration is strictly before its start; start one second later.
-        for fire in self._iterate(at_or_before + timedelta(seconds=1), reverse=True):
+        start = (at_or_before + timedelta(seconds=1)).astimezone(ZoneInfo(self.timezone))
+        for fire in CronSim(self.expression, start, reverse=True):
             fire_utc = fire.astimezone(UTC)
             if fire_utc <= at_or_before:
                 return fire_utc
         return None  # pragma: no cover
+
+    def instants(self, wall: datetime, zone: ZoneInfo) -> tuple[datetime, ...]:
+        """The UTC instants a matching local time ``wall`` fires at under the DST policy."""
+        found = wall_time(wall, zone)
+        if found.kind == "valid":
+            return (found.first,)
+        if found.kind == "gap":
+            return () if self.gap is DstGap.SKIP else (found.first,)
+        if self.overlap is DstOverlap.FIRST:
+            return (found.first,)
+        if self.overlap is DstOverlap.LAST:
+            return (found.last,)
+        return (found.first, found.last)
+
+    # Wall-clock expressions: cronsim walks the matching local times (naive, so it applies
+    # no DST rule of its own); each becomes its instants under the policy. Instants rise with
+    # local times, except the two of each repeated time under ``both``: then the walk goes on
+    # while a later local time could still give an earlier instant.
+
+    def _next_by_wall_clock(self, after: datetime) -> datetime | None:
+        zone = ZoneInfo(self.timezone)
+        lowest_offset, _ = _offset_range(self.timezone, after)
+        # A local time whose instant is after ``after`` reads more than after + lowest offset
+        # (cronsim yields the local times strictly after ``start``).
+        start = (after + lowest_offset).replace(tzinfo=None)
+        best: datetime | None = None
+        try:
+            for wall in CronSim(self.expression, start):
+                if best is not None and wall_time(wall, zone).first >= best:
+                    break
+                if wall.year > start.year + _GIVE_UP_YEARS:  # only skipped times, for ever
+                    break
+                for instant in self.instants(wall, zone):
+                    if instant > after and (best is None or instant < best):
+                        best = instant
+                if best is not None and self.overlap is not DstOverlap.BOTH:
+                    break
+        except OverflowError:  # no valid local time left before year 9999
+            return best
+        return best
+
+    def _latest_by_wall_clock(self, at_or_before: datetime) -> datetime | None:
+        zone = ZoneInfo(self.timezone)
+        _, highest_offset = _offset_range(self.timezone, at_or_before)
+        end = (at_or_before + highest_offset).replace(tzinfo=None) + timedelta(seconds=1)
+        best: datetime | None = None
+        try:
+            for wall in CronSim(self.expression, end, reverse=True):
+                if best is not None and wall_time(wall, zone).last <= best:
+                    break
+                if wall.year < end.year - _GIVE_UP_YEARS:
+                    break
+                for instant in self.instants(wall, zone):
+                    if instant <= at_or_before and (best is None or instant > best):
+                        best = instant
+                if best is not None and self.overlap is not DstOverlap.BOTH:
+                    break
+        except OverflowError:
+            return best
+        return best
 
 
 def _fires_with_any_month(expression: str, tz: ZoneInfo) -> bool:
@@ -183,6 +408,16 @@ class IntervalTrigger:
 
 ScheduleTrigger = CronTrigger | IntervalTrigger
 
+
+class Trigger(Protocol):
+    """What the planning functions need of a trigger (a ``ScheduleTrigger``, or one with a
+    schedule's calendar-excluded slots taken out: ``domain.calendars.CalendarTrigger``)."""
+
+    def next_fire(self, after: datetime) -> datetime | None: ...
+
+    def latest_fire(self, at_or_before: datetime) -> datetime | None: ...
+
+
 _EVERY = re.compile(r"^@every\s+(.+)$", re.IGNORECASE)
 
 
@@ -198,9 +433,7 @@ class Window:
     end_at: datetime | None = None
 
 
-def next_fire(
-    trigger: ScheduleTrigger, after: datetime, window: Window = Window()
-) -> datetime | None:
+def next_fire(trigger: Trigger, after: datetime, window: Window = Window()) -> datetime | None:
     """The first fire time strictly after ``after`` inside ``window``, or None if there is none."""
     if window.start_at is not None and window.start_at > after:
         after = window.start_at - _MICRO
@@ -214,7 +447,7 @@ def next_fire(
 
 
 def upcoming(
-    trigger: ScheduleTrigger, after: datetime, count: int, window: Window = Window()
+    trigger: Trigger, after: datetime, count: int, window: Window = Window()
 ) -> list[datetime]:
     fires: list[datetime] = []
     cursor = after
@@ -237,7 +470,7 @@ class FirePlan:
 
 
 def plan_fires(
-    trigger: ScheduleTrigger,
+    trigger: Trigger,
     next_run_at: datetime,
     now: datetime,
     *,
@@ -281,9 +514,7 @@ def plan_fires(
     return FirePlan([latest], following, missed=missed_before_latest)
 
 
-def _count_between(
-    trigger: ScheduleTrigger, first: datetime, last: datetime, cap: int = 10_000
-) -> int:
+def _count_between(trigger: Trigger, first: datetime, last: datetime, cap: int = 10_000) -> int:
     """How many slots lie in ``[first, last)``, capped (only used for reporting)."""
     if isinstance(trigger, IntervalTrigger):
         return max(0, (last - first) // timedelta(seconds=trigger.seconds))

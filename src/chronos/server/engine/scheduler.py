@@ -7,6 +7,9 @@ concurrency policy and advances ``next_run_at`` — all in one transaction. A cr
 before the commit leaves nothing behind; the next round redoes the same slots. Slots the
 misfire policy does not fire (Chronos was down, or behind) are recorded as a ``missed``
 schedule event in the same transaction, so the dashboard can say which and why.
+
+Slots a schedule's calendars exclude are never planned (``domain.calendars.CalendarTrigger``);
+the calendars a round needs are read with one query for the whole batch.
 """
 
 from __future__ import annotations
@@ -15,16 +18,21 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from chronos.server import events, metrics
 from chronos.server.clock import Clock
+from chronos.server.domain.calendars import Calendar, CalendarRow, Calendars
 from chronos.server.domain.rows import JobRow, ScheduleEventRow, ScheduleRow
-from chronos.server.domain.schedules import plan
+from chronos.server.domain.schedules import calendar_names, excluded_count, plan
 from chronos.server.domain.states import JobStatus, ScheduleEventKind
 from chronos.server.domain.timing import FirePlan, iso
 from chronos.server.engine.admission import admit_fired
 from chronos.server.engine.service import Service
 from chronos.server.ids import new_id
 from chronos.server.notifier import Notifier
+from chronos.server.services.overview import LATE_AFTER_SECONDS
+from chronos.server.store import calendars as calendar_store
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database
@@ -39,6 +47,7 @@ class SchedulerRound:
     fired: int = 0
     skipped: int = 0
     missed: int = 0
+    excluded: int = 0  # slots passed over because a calendar rules their date out
     jobs: list[JobRow] = field(default_factory=list)
 
 
@@ -52,6 +61,8 @@ class Scheduler(Service):
         self.db = db
         self.notifier = notifier
         self.batch_size = batch_size
+        # Compiled calendars by (id, version): a calendar changes rarely, rounds are frequent.
+        self._compiled: dict[tuple[str, int], Calendar] = {}
 
     async def run_once(self) -> SchedulerRound:
         now = self.clock.now()
@@ -64,9 +75,15 @@ class Scheduler(Service):
             fired: list[tuple[ScheduleRow, datetime]] = []
             advances: list[ScheduleAdvance] = []
             missed: list[ScheduleEventRow] = []
+            calendars = await self._calendars(conn, due)
             for schedule in due:
                 try:
-                    fire_plan = plan(schedule, now)
+                    named = calendars.get(schedule["id"])
+                    fire_plan = plan(schedule, now, named)
+                    if named is not None:
+                        outcome.excluded += excluded_count(
+                            schedule, named, fire_plan.next_run_at, now
+                        )
                 except Exception:
                     # One broken schedule (say, a timezone gone from tzdata) must not stop the
                     # others: log it and look at it again in a minute.
@@ -103,10 +120,13 @@ class Scheduler(Service):
         outcome.fired = sum(1 for j in admitted_jobs if j["status"] not in not_run)
         outcome.skipped = len(admitted_jobs) - outcome.fired
         self.notifier.jobs_ready_many(admitted_jobs)
+        if any(job["status"] == JobStatus.PENDING for job in admitted_jobs):
+            self.notifier.pending_changed()  # jittered jobs: admission's deadline moved
         events.jobs_fired(admitted_jobs)
         metrics.SLOTS_FIRED.inc(outcome.fired)
         metrics.SLOTS_SKIPPED.inc(outcome.skipped)
         metrics.SLOTS_MISSED.inc(outcome.missed)
+        _count_outcomes(outcome, admitted_jobs, now)
         metrics.JOBS_CREATED.labels("schedule").inc(len(admitted_jobs))
         for job in admitted_jobs:
             metrics.FIRE_LAG.observe(max(0.0, (now - job["scheduled_for"]).total_seconds()))
@@ -120,6 +140,47 @@ class Scheduler(Service):
     async def next_deadline(self) -> datetime | None:
         async with self.db.read() as conn:
             return await schedule_store.schedule_next_due_at(conn)
+
+    async def _calendars(
+        self, conn: AsyncConnection, due: list[ScheduleRow]
+    ) -> dict[str, Calendars]:
+        """The calendars of the batch's schedules that name any, by schedule id: one query."""
+        ids = [s["id"] for s in due if calendar_names(s["spec"])]
+        if not ids:
+            return {}
+        rows = await calendar_store.calendars_for_schedules(conn, ids)
+        if len(self._compiled) > 1000:
+            self._compiled.clear()
+        # A schedule with no row here names calendars that no longer exist: they are empty.
+        return {
+            schedule_id: {row["name"]: self._compile(row) for row in rows.get(schedule_id, [])}
+            for schedule_id in ids
+        }
+
+    def _compile(self, row: CalendarRow) -> Calendar:
+        key = (row["id"], row["version"])
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = Calendar.compile(row["spec"])
+        return compiled
+
+
+def _count_outcomes(outcome: SchedulerRound, jobs: list[JobRow], now: datetime) -> None:
+    """``chronos_schedule_slots_total`` by outcome, as the fire ledger names them: a job made
+    more than ``LATE_AFTER_SECONDS`` after its slot is ``late``."""
+    counts = {"on_time": 0, "late": 0, "skipped": 0}
+    for job in jobs:
+        if job["status"] in (JobStatus.SKIPPED, JobStatus.CANCELED):
+            counts["skipped"] += 1
+        elif (now - job["scheduled_for"]).total_seconds() > LATE_AFTER_SECONDS:
+            counts["late"] += 1
+        else:
+            counts["on_time"] += 1
+    counts["missed"] = outcome.missed
+    counts["excluded"] = outcome.excluded
+    for name, count in counts.items():
+        if count:
+            metrics.SCHEDULE_SLOTS.labels(name).inc(count)
 
 
 def _missed_event(schedule: ScheduleRow, fire_plan: FirePlan, now: datetime) -> ScheduleEventRow:

@@ -8,6 +8,9 @@ Verified keys are cached briefly (:class:`KeyCache`), so a busy worker does not 
 lookup per request. A deleted key is dropped from this node's cache at once; other nodes of a
 cluster may accept it for up to ``ttl_seconds`` (one second) more. A ``worker`` key may only
 speak the worker protocol (claim, heartbeat, results); an ``admin`` key may do everything.
+
+Creating or deleting a key and rotating the signing secret are recorded in the audit log in the
+same transaction (``actor``: who did it) — never the key, its hash or a secret's value.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 
 from chronos.server.clock import Clock
+from chronos.server.domain.audit import Actor, audit_row
 from chronos.server.domain.rows import ApiKeyRow, KeyHolder, SigningSecretRow
 from chronos.server.domain.states import KeyScope
 from chronos.server.errors import NotFound
 from chronos.server.store import accounts as account_store
 from chronos.server.store import signing as signing_store
+from chronos.server.store.audit import audit_insert
 from chronos.server.store.db import Database
 
 
@@ -119,18 +124,56 @@ class AccountService:
             return await account_store.api_key_list(conn, account_id)
 
     async def create_key(
-        self, account_id: str, name: str, scope: KeyScope = KeyScope.ADMIN
+        self,
+        account_id: str,
+        name: str,
+        scope: KeyScope = KeyScope.ADMIN,
+        *,
+        actor: Actor | None = None,
     ) -> tuple[ApiKeyRow, str]:
         """A new key: its row and its plaintext, which is shown once and never stored."""
+        now = self.clock.now()
         async with self.db.transaction() as conn:
-            return await account_store.api_key_create(
-                conn, account_id, name, self.clock.now(), scope=scope
+            row, plaintext = await account_store.api_key_create(
+                conn, account_id, name, now, scope=scope
             )
+            await audit_insert(
+                conn,
+                audit_row(
+                    account_id,
+                    actor,
+                    "key.created",
+                    "key",
+                    row["id"],
+                    row["name"],
+                    before=None,
+                    after=_key_audited(row),
+                    at=now,
+                ),
+            )
+        return row, plaintext
 
-    async def delete_key(self, account_id: str, key_id: str) -> None:
+    async def delete_key(self, account_id: str, key_id: str, *, actor: Actor | None = None) -> None:
+        now = self.clock.now()
         async with self.db.transaction() as conn:
-            if not await account_store.api_key_delete(conn, account_id, key_id):
+            keys = await account_store.api_key_list(conn, account_id)
+            row = next((k for k in keys if k["id"] == key_id), None)
+            if row is None or not await account_store.api_key_delete(conn, account_id, key_id):
                 raise NotFound(f"no API key {key_id!r}")
+            await audit_insert(
+                conn,
+                audit_row(
+                    account_id,
+                    actor,
+                    "key.deleted",
+                    "key",
+                    row["id"],
+                    row["name"],
+                    before=_key_audited(row),
+                    after=None,
+                    at=now,
+                ),
+            )
         self.key_cache.forget_account_keys(account_id)
 
     async def list_signing_secrets(self, account_id: str) -> list[SigningSecretRow]:
@@ -138,8 +181,38 @@ class AccountService:
         async with self.db.read() as conn:
             return await signing_store.signing_secret_list(conn, account_id)
 
-    async def rotate_signing_secret(self, account_id: str) -> list[SigningSecretRow]:
-        """A new current secret; the old one stays valid (and sent) until the next rotation."""
+    async def rotate_signing_secret(
+        self, account_id: str, *, actor: Actor | None = None
+    ) -> list[SigningSecretRow]:
+        """A new current secret; the old one stays valid (and sent) until the next rotation.
+        The audit log names the secrets by id only."""
+        now = self.clock.now()
         async with self.db.transaction() as conn:
-            await signing_store.signing_secret_rotate(conn, account_id, self.clock.now())
-            return await signing_store.signing_secret_list(conn, account_id)
+            before = await signing_store.signing_secret_list(conn, account_id)
+            await signing_store.signing_secret_rotate(conn, account_id, now)
+            after = await signing_store.signing_secret_list(conn, account_id)
+            current = after[0]
+            await audit_insert(
+                conn,
+                audit_row(
+                    account_id,
+                    actor,
+                    "signing_secret.rotated",
+                    "signing_secret",
+                    current["id"],
+                    None,
+                    before=_secret_ids(before),
+                    after=_secret_ids(after),
+                    at=now,
+                ),
+            )
+            return after
+
+
+def _key_audited(row: ApiKeyRow) -> dict[str, object]:
+    """What the audit log keeps of a key: never the key or its hash."""
+    return {"name": row["name"], "scope": row["scope"], "prefix": row["prefix"]}
+
+
+def _secret_ids(rows: list[SigningSecretRow]) -> dict[str, object]:
+    return {f"{row['status']}_id": row["id"] for row in rows}

@@ -15,9 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.clock import Clock
+from chronos.server.domain.monitors import monitor_problem, monitor_state
 from chronos.server.domain.rows import ScheduleEventRow, ScheduleRow
 from chronos.server.domain.states import JobStatus, ScheduleEventKind, ScheduleState
 from chronos.server.store import dashboard as dashboard_store
+from chronos.server.store import monitors as monitor_store
 from chronos.server.store import overview as overview_store
 from chronos.server.store.db import Database
 from chronos.server.store.tables import schedules
@@ -64,6 +66,8 @@ class Attention:
     schedule_id: str | None = None
     schedule_name: str | None = None
     handler: str | None = None
+    monitor_id: str | None = None
+    monitor_name: str | None = None
 
     @classmethod
     def about(cls, kind: str, message: str, row: ScheduleRow) -> Attention:
@@ -79,6 +83,8 @@ class Overview:
     waiting: list[Waiting]
     next_fires: list[ScheduleRow]
     attention: list[Attention] = field(default_factory=list)
+    # Heartbeat monitors by their state now (``late`` included: it depends on the time).
+    monitors_by_state: dict[str, int] = field(default_factory=dict)
 
 
 class OverviewService:
@@ -125,7 +131,24 @@ class OverviewService:
             ]
             upcoming = await overview_store.next_fires(conn, account_id, limit=next_fires)
             attention = await self._attention(conn, account_id, now, waiting, missed)
-        return Overview(now, by_status, by_state, windows, waiting, upcoming, attention)
+            monitor_rows = await monitor_store.monitor_list_all(conn, account_id)
+        by_monitor_state: dict[str, int] = {}
+        for monitor in monitor_rows:
+            state = monitor_state(monitor, now).value
+            by_monitor_state[state] = by_monitor_state.get(state, 0) + 1
+            problem = monitor_problem(monitor, now)
+            if problem is not None and len(attention) < 4 * ATTENTION_LIMIT:
+                attention.append(
+                    Attention(
+                        f"monitor_{problem.kind}",
+                        problem.summary,
+                        monitor_id=monitor["id"],
+                        monitor_name=monitor["name"],
+                    )
+                )
+        return Overview(
+            now, by_status, by_state, windows, waiting, upcoming, attention, by_monitor_state
+        )
 
     async def _attention(
         self,

@@ -8,8 +8,9 @@ functions of ``domain/schedules.py``. Schedules are addressed by id or by name.
     view, created = await schedules.upsert(account_id, "nightly", {"cron": "0 2 * * *", …})
     await schedules.set_state(account_id, "nightly", ScheduleState.PAUSED, note="migrating")
 
-Each change is also recorded as a schedule event (who, when, the pause note) in the same
-transaction: ``actor`` names who made it (``domain.rows.actor_of``).
+Each change is also recorded as a schedule event (who, when, the pause note) and in the audit
+log (who, what changed, why) in the same transaction: ``actor`` (``domain.audit.Actor``) names
+who made it; ``str(actor)`` is the text a schedule event keeps.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chronos.server import metrics
 from chronos.server.clock import Clock
 from chronos.server.domain import schedules as rules
+from chronos.server.domain.audit import Actor, audit_row
+from chronos.server.domain.calendars import Calendar
 from chronos.server.domain.jobs import admitted_status, job_from_schedule
 from chronos.server.domain.ledger import (
     DEFAULT_SPAN,
@@ -47,11 +50,13 @@ from chronos.server.ids import new_id
 from chronos.server.normalize import normalize_schedule
 from chronos.server.notifier import Notifier
 from chronos.server.schemas import ScheduleIn, validation_details
+from chronos.server.services.calendars import link_calendars, named_calendars
 from chronos.server.services.overview import LATE_AFTER_SECONDS
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store import ledger as ledger_store
 from chronos.server.store import schedules as schedule_store
+from chronos.server.store.audit import audit_insert
 from chronos.server.store.db import Database
 from chronos.server.store.errors import UniqueViolation
 from chronos.server.store.schedules import RecentRun
@@ -68,6 +73,17 @@ _STATE_EVENTS = {
     ScheduleState.PAUSED: ScheduleEventKind.PAUSED,
     ScheduleState.ENABLED: ScheduleEventKind.ENABLED,
     ScheduleState.DISABLED: ScheduleEventKind.DISABLED,
+}
+# The audit log's verb for each schedule event a user's change makes.
+_AUDIT_VERBS = {
+    ScheduleEventKind.CREATED: "created",
+    ScheduleEventKind.UPDATED: "updated",
+    ScheduleEventKind.PAUSED: "paused",
+    ScheduleEventKind.RESUMED: "resumed",
+    ScheduleEventKind.ENABLED: "enabled",
+    ScheduleEventKind.DISABLED: "disabled",
+    ScheduleEventKind.ROLLED_BACK: "rolled_back",
+    ScheduleEventKind.TRIGGERED: "triggered",
 }
 
 
@@ -125,17 +141,19 @@ class ScheduleService:
         )
 
     async def create(
-        self, account_id: str, spec: ScheduleSpec, *, actor: str | None = None
+        self, account_id: str, spec: ScheduleSpec, *, actor: Actor | None = None
     ) -> ScheduleView:
         """A new schedule; a taken name is a conflict (the store's ``UniqueViolation``)."""
-        row = rules.new_schedule(account_id, spec, self.clock.now())
+        now = self.clock.now()
         async with self.db.transaction() as conn:
+            calendars = await named_calendars(conn, account_id, spec, lock=True)
+            row = rules.new_schedule(account_id, spec, now, calendars)
             await self._insert(conn, row, actor)
         self._changed(account_id)
         return ScheduleView(row)
 
     async def upsert(
-        self, account_id: str, name: str, data: dict[str, Any], *, actor: str | None = None
+        self, account_id: str, name: str, data: dict[str, Any], *, actor: Actor | None = None
     ) -> tuple[ScheduleView, bool]:
         """Create or update by name; True when created. An unchanged configuration makes no
         new version. Declarations racing on one name converge: the loser updates the winner's."""
@@ -150,14 +168,16 @@ class ScheduleService:
                 row = None  # the path named an id; PUT works by name only
             if row is None:
                 try:
-                    row = rules.new_schedule(account_id, spec, now)
+                    calendars = await named_calendars(conn, account_id, spec, lock=True)
+                    row = rules.new_schedule(account_id, spec, now, calendars)
                     await self._insert(conn, row, actor)
                     created = True
                 except UniqueViolation:
                     row = await self._load(conn, account_id, name, for_update=True)
             if not created and row["spec"] != spec:
+                before = row
                 row = await self._apply_spec(conn, row, spec, now)
-                await self._record(conn, row, ScheduleEventKind.UPDATED, now, actor)
+                await self._record(conn, row, ScheduleEventKind.UPDATED, now, actor, before=before)
             view = await self._view(conn, row)
         self._changed(account_id)
         return view, created
@@ -189,7 +209,7 @@ class ScheduleService:
         schedule: str,
         patch: dict[str, Any],
         *,
-        actor: str | None = None,
+        actor: Actor | None = None,
     ) -> ScheduleView:
         """Change some fields; the result is validated whole, and stored as a new version."""
         now = self.clock.now()
@@ -197,17 +217,21 @@ class ScheduleService:
             row = await self._load(conn, account_id, schedule, for_update=True)
             spec = self.parse(rules.patch_base(row["spec"], patch))
             if spec != row["spec"]:
+                before = row
                 row = await self._apply_spec(conn, row, spec, now)
-                await self._record(conn, row, ScheduleEventKind.UPDATED, now, actor)
+                await self._record(conn, row, ScheduleEventKind.UPDATED, now, actor, before=before)
             view = await self._view(conn, row)
         self._changed(account_id)
         return view
 
-    async def delete(self, account_id: str, schedule: str) -> None:
-        """Delete a schedule and its versions; its jobs and their history stay."""
+    async def delete(self, account_id: str, schedule: str, *, actor: Actor | None = None) -> None:
+        """Delete a schedule and its versions; its jobs and their history stay (and so does
+        the audit log's record of it)."""
+        now = self.clock.now()
         async with self.db.transaction() as conn:
-            row = await self._load(conn, account_id, schedule)
+            row = await self._load(conn, account_id, schedule, for_update=True)
             await schedule_store.schedule_delete(conn, account_id, row["id"])
+            await _audit(conn, row, "deleted", now, actor, before=_audited(row), after=None)
         self._changed(account_id)
 
     async def set_state(
@@ -216,31 +240,37 @@ class ScheduleService:
         schedule: str,
         target: ScheduleState | None,
         *,
-        actor: str | None = None,
+        actor: Actor | None = None,
         note: str | None = None,
     ) -> ScheduleView:
         """Pause, enable or disable; ``target=None`` resumes (back to what ``enabled`` says).
-        ``note`` (why) is kept with the event and shown with a paused schedule."""
+        ``note`` (why) is kept with the event and shown with a paused schedule; it is also the
+        audit record's reason (the actor's own reason otherwise)."""
         if note is not None and len(note) > MAX_NOTE_LENGTH:
             raise ValidationFailed(f"note: at most {MAX_NOTE_LENGTH} characters")
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await self._load(conn, account_id, schedule, for_update=True)
-            changes = rules.state_change(row, target or rules.unpaused(row), now)
+            calendars = await named_calendars(
+                conn, account_id, row["spec"], strict=False, lock=True
+            )
+            changes = rules.state_change(row, target or rules.unpaused(row), now, calendars)
             if changes:
                 if "version" in changes:
                     await schedule_store.schedule_version_insert(
                         conn, row["id"], changes["version"], changes["spec"], now
                     )
                 await schedule_store.schedule_update(conn, row["id"], changes)
-                row = rules.with_changes(row, changes)
+                before, row = row, rules.with_changes(row, changes)
                 kind = ScheduleEventKind.RESUMED if target is None else _STATE_EVENTS[target]
-                await self._record(conn, row, kind, now, actor, note or None)
+                await self._record(conn, row, kind, now, actor, note or None, before=before)
             view = await self._view(conn, row)
         self._changed(account_id)
         return view
 
-    async def trigger(self, account_id: str, schedule: str, *, actor: str | None = None) -> JobRow:
+    async def trigger(
+        self, account_id: str, schedule: str, *, actor: Actor | None = None
+    ) -> JobRow:
         """Run now, whatever the schedule's state: a one-off job with ``trigger: "manual"``."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
@@ -249,6 +279,9 @@ class ScheduleService:
             job = job_from_schedule(row, now, now, status=status, trigger=JobTrigger.MANUAL)
             await job_store.job_insert_many(conn, [job])
             await self._record(conn, row, ScheduleEventKind.TRIGGERED, now, actor)
+            await _audit(
+                conn, row, "triggered", now, actor, before=None, after={"job_id": job["id"]}
+            )
         self.notifier.jobs_ready_many([job])
         metrics.JOBS_CREATED.labels(JobTrigger.MANUAL.value).inc()
         return job
@@ -256,7 +289,8 @@ class ScheduleService:
     async def upcoming(self, account_id: str, schedule: str, count: int) -> list[datetime]:
         async with self.db.read() as conn:
             row = await self._load(conn, account_id, schedule)
-        return rules.upcoming_fires(row, self.clock.now(), count)
+            calendars = await named_calendars(conn, account_id, row["spec"], strict=False)
+        return rules.upcoming_fires(row, self.clock.now(), count, calendars)
 
     async def versions(self, account_id: str, schedule: str) -> list[ScheduleVersionRow]:
         """Every configuration the schedule has had, newest first."""
@@ -270,7 +304,7 @@ class ScheduleService:
             return await self._version(conn, row["id"], version)
 
     async def rollback(
-        self, account_id: str, schedule: str, version: int, *, actor: str | None = None
+        self, account_id: str, schedule: str, version: int, *, actor: Actor | None = None
     ) -> ScheduleView:
         """Restore ``version``'s configuration as a new version (nothing if identical). It is
         re-validated: a configuration valid then is checked against today's rules."""
@@ -280,9 +314,11 @@ class ScheduleService:
             old = await self._version(conn, row["id"], version)
             spec = self.parse({k: v for k, v in old["spec"].items() if v is not None})
             if spec != row["spec"]:
+                before = row
                 row = await self._apply_spec(conn, row, spec, now)
                 note = f"rolled back to version {version}"
-                await self._record(conn, row, ScheduleEventKind.ROLLED_BACK, now, actor, note)
+                kind = ScheduleEventKind.ROLLED_BACK
+                await self._record(conn, row, kind, now, actor, note, before=before)
             view = await self._view(conn, row)
         self._changed(account_id)
         return view
@@ -299,10 +335,16 @@ class ScheduleService:
         self.notifier.schedules_changed()
         self.notifier.changed(account_id, "schedules")
 
-    async def preview(self, data: Any, count: int) -> Preview:
+    async def preview(self, data: Any, count: int, account_id: str | None = None) -> Preview:
         """An unsaved schedule's next ``count`` fires, in words, with DST warnings; nothing
-        is stored. ``data`` is validated exactly as a create's body is (same errors)."""
-        return preview_schedule(self.parse(data), self.clock.now(), count)
+        is stored. ``data`` is validated exactly as a create's body is (same errors), the
+        calendars it names included (looked up in ``account_id``'s)."""
+        spec = self.parse(data)
+        calendars = None
+        if account_id is not None and rules.calendar_names(spec):
+            async with self.db.read() as conn:
+                calendars = await named_calendars(conn, account_id, spec)
+        return preview_schedule(spec, self.clock.now(), count, calendars)
 
     async def recent_runs(
         self, account_id: str, schedule_ids: list[str], per_schedule: int = RECENT_RUNS
@@ -353,6 +395,11 @@ class ScheduleService:
             jobs = await ledger_store.ledger_jobs(
                 conn, row["id"], start, min(end, now), limit=MAX_SLOTS + 1
             )
+            # Excluded slots are judged by the calendars as they are now (their past
+            # contents are not kept); the names come from every version in the window.
+            named: dict[str, Calendar] = {}
+            for version in [row, *versions]:
+                named |= await named_calendars(conn, account_id, version["spec"], strict=False)
         pruned_before = None
         if retention_seconds is not None:
             pruned_before = now - timedelta(seconds=retention_seconds)
@@ -366,6 +413,7 @@ class ScheduleService:
             now=now,
             pruned_before=pruned_before,
             late_after=timedelta(seconds=LATE_AFTER_SECONDS),
+            calendars=named,
         )
 
     async def runs(
@@ -393,8 +441,9 @@ class ScheduleService:
         return row
 
     @classmethod
-    async def _insert(cls, conn: AsyncConnection, row: ScheduleRow, actor: str | None) -> None:
+    async def _insert(cls, conn: AsyncConnection, row: ScheduleRow, actor: Actor | None) -> None:
         await schedule_store.schedule_insert(conn, row)
+        await link_calendars(conn, row, new=True)
         await schedule_store.schedule_version_insert(
             conn, row["id"], row["version"], row["spec"], row["created_at"]
         )
@@ -406,9 +455,13 @@ class ScheduleService:
         row: ScheduleRow,
         kind: ScheduleEventKind,
         now: datetime,
-        actor: str | None,
+        actor: Actor | None,
         note: str | None = None,
+        *,
+        before: ScheduleRow | None = None,
     ) -> None:
+        """The schedule event for a change (``row`` as it is after it) and, unless it is a run
+        now (audited by its caller, with the job), its audit record: ``before`` → ``row``."""
         await dashboard_store.schedule_event_insert(
             conn,
             {
@@ -416,21 +469,39 @@ class ScheduleService:
                 "schedule_id": row["id"],
                 "at": now,
                 "kind": kind.value,
-                "actor": actor,
+                "actor": str(actor) if actor is not None else None,
                 "note": note,
                 "details": None,
                 "version": row["version"],
             },
+        )
+        if kind is ScheduleEventKind.TRIGGERED:
+            return
+        # A pause's note is its reason; a rollback's generated note is not a reason.
+        reason = note if kind is ScheduleEventKind.PAUSED else None
+        old = _audited(before) if before is not None else None
+        await _audit(
+            conn,
+            row,
+            _AUDIT_VERBS[kind],
+            now,
+            actor,
+            before=old,
+            after=_audited(row),
+            reason=reason,
         )
 
     @staticmethod
     async def _apply_spec(
         conn: AsyncConnection, row: ScheduleRow, spec: ScheduleSpec, now: datetime
     ) -> ScheduleRow:
-        changes = rules.spec_change(row, spec, now)
+        calendars = await named_calendars(conn, row["account_id"], spec, lock=True)
+        changes = rules.spec_change(row, spec, now, calendars)
         await schedule_store.schedule_update(conn, row["id"], changes)
         await schedule_store.schedule_version_insert(conn, row["id"], changes["version"], spec, now)
-        return rules.with_changes(row, changes)
+        changed = rules.with_changes(row, changes)
+        await link_calendars(conn, changed)
+        return changed
 
     @staticmethod
     async def _version(conn: AsyncConnection, schedule_id: str, version: int) -> ScheduleVersionRow:
@@ -459,6 +530,40 @@ class Run:
 
     job: JobRow
     execution: ExecutionRow | None
+
+
+def _audited(row: ScheduleRow) -> dict[str, Any]:
+    """What the audit log compares of a schedule: its configuration, state and version."""
+    return {**row["spec"], "state": row["state"], "version": row["version"]}
+
+
+async def _audit(
+    conn: AsyncConnection,
+    row: ScheduleRow,
+    verb: str,
+    now: datetime,
+    actor: Actor | None,
+    *,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    reason: str | None = None,
+) -> None:
+    """Record ``schedule.<verb>`` in the audit log, in the caller's transaction."""
+    await audit_insert(
+        conn,
+        audit_row(
+            row["account_id"],
+            actor,
+            f"schedule.{verb}",
+            "schedule",
+            row["id"],
+            row["name"],
+            before=before,
+            after=after,
+            at=now,
+            reason=reason,
+        ),
+    )
 
 
 def _utc(value: datetime) -> datetime:

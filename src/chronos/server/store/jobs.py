@@ -153,7 +153,9 @@ async def job_list(
 async def job_schedules_in_flight(
     conn: AsyncConnection, schedule_ids: Iterable[str]
 ) -> dict[str, list[dict[str, Any]]]:
-    """For each schedule, its jobs that are still in flight (concurrency policy input)."""
+    """For each schedule, its jobs that are still in flight (concurrency policy input). A
+    backfill's jobs do not count: they run beside the schedule (and ``replace`` must not
+    cancel a backfill's range at the next fire)."""
     ids = list(schedule_ids)
     if not ids:
         return {}
@@ -161,6 +163,7 @@ async def job_schedules_in_flight(
         sa.select(jobs.c.id, jobs.c.schedule_id, jobs.c.status).where(
             jobs.c.schedule_id.in_(ids),
             jobs.c.status.in_(values(IN_FLIGHT_JOB_STATUSES)),
+            jobs.c.backfill_id.is_(None),
         )
     )
     found: dict[str, list[dict[str, Any]]] = {}

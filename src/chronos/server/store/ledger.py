@@ -1,8 +1,8 @@
 """What a schedule's page reads beside the schedule itself: the jobs its slots made in a
 window and the events that explain the rest (its fire ledger), and its runs' last executions.
 
-Each query is bounded by an index: fired jobs by ``uq_jobs_schedule_slot``
-(``schedule_id, scheduled_for`` where ``trigger = 'schedule'``), events by
+Each query is bounded by an index: slot jobs by ``uq_jobs_schedule_slot``
+(``schedule_id, scheduled_for`` where ``trigger`` is ``schedule`` or ``backfill``), events by
 ``(schedule_id, at)``, executions by their unique ``(job_id, attempt)``.
 """
 
@@ -32,10 +32,10 @@ STATE_EVENTS = (
 async def ledger_jobs(
     conn: AsyncConnection, schedule_id: str, start: datetime, end: datetime, *, limit: int
 ) -> list[SlotJob]:
-    """The jobs the schedule's slots in ``[start, end]`` made, latest slot first, at most
-    ``limit`` (manual runs are not slots)."""
+    """The jobs the schedule's slots in ``[start, end]`` made (fired or backfilled), latest
+    slot first, at most ``limit`` (manual runs are not slots)."""
     rows = await conn.execute(
-        sa.select(jobs.c.id, jobs.c.scheduled_for, jobs.c.created_at, jobs.c.status)
+        sa.select(jobs.c.id, jobs.c.scheduled_for, jobs.c.created_at, jobs.c.status, jobs.c.trigger)
         .where(
             jobs.c.schedule_id == schedule_id,
             # Literal, as in the partial index's predicate, so PostgreSQL can use the index

@@ -14,6 +14,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from chronos.server.domain.alerts import (
+    OPEN_STATUSES,
+    AlertStatus,
+    NotificationEvent,
+    NotificationStatus,
+)
+from chronos.server.domain.backfill import Overlap
 from chronos.server.domain.states import (
     DeliveryType,
     ExecutionStatus,
@@ -47,9 +54,12 @@ def _where(predicate: str) -> dict[str, Any]:
 
 
 # The slots of ``uq_jobs_schedule_slot``; ``job_insert_fired`` names it in ON CONFLICT.
-SCHEDULE_SLOT_PREDICATE = f"trigger = '{JobTrigger.SCHEDULE}'"
+# A slot is claimed by the scheduler's job or a backfill's, whichever comes first.
+SCHEDULE_SLOT_PREDICATE = f"trigger IN ('{JobTrigger.SCHEDULE}', '{JobTrigger.BACKFILL}')"
 # The keyed jobs of ``uq_jobs_idempotency_key``; ``job_insert`` names it in ON CONFLICT.
 IDEMPOTENCY_KEY_PREDICATE = "idempotency_key IS NOT NULL"
+# The open alerts of ``uq_alerts_open``: one per rule and subject.
+ALERT_OPEN_PREDICATE = "status IN (" + ", ".join(f"'{s.value}'" for s in OPEN_STATUSES) + ")"
 
 accounts = sa.Table(
     "accounts",
@@ -196,16 +206,207 @@ audit_events = sa.Table(
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Index(None, "account_id", "id"),
     sa.Index(None, "resource_id", "id"),
+    # ``GET /v1/audit?resource_id=<name>``: a name finds the records of a deleted schedule too.
+    sa.Index(None, "account_id", "resource_name", "id"),
     sa.Index(None, "at"),
 )
 
 # calendars (0009) -----------------------------------------------------------------------
 
+# Named sets of dates a schedule excludes or runs only on (``domain/calendars.py``).
+calendars = sa.Table(
+    "calendars",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    # {"dates": [...], "ranges": [...], "rules": [...]}: domain.calendars.CalendarSpec.
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+# Which calendars each schedule names (``exclude_calendars``, ``only_calendar``). The foreign
+# key to ``calendars`` has no cascade: a calendar in use cannot be deleted, even by a delete
+# racing with the schedule change that starts using it.
+schedule_calendars = sa.Table(
+    "schedule_calendars",
+    metadata,
+    sa.Column(
+        "schedule_id", ID, sa.ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("calendar_id", ID, sa.ForeignKey("calendars.id"), primary_key=True),
+    sa.Index(None, "calendar_id"),
+)
+
 # backfills (0010) -----------------------------------------------------------------------
+
+# A backfill of a schedule's past range (domain/backfill.py): what it planned and did. Its jobs
+# carry ``backfill_id``; its status (running, done) is read from them, canceled from here.
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: the record outlives its schedule, as the jobs do.
+    sa.Column("schedule_id", ID, nullable=False),
+    sa.Column("range_start", UTCDateTime(), nullable=False),
+    sa.Column("range_end", UTCDateTime(), nullable=False),
+    sa.Column("overlap", sa.String(8), nullable=False),
+    sa.Column("created", sa.Integer(), nullable=False),
+    sa.Column("rerun", sa.Integer(), nullable=False),
+    sa.Column("skipped_existing", sa.Integer(), nullable=False),
+    sa.Column("in_flight", sa.Integer(), nullable=False),
+    sa.Column("excluded", sa.Integer(), nullable=False),
+    sa.Column("actor_key_id", ID, nullable=True),
+    sa.Column("actor", sa.String(300), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("canceled_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint(check_in("overlap", Overlap), name="overlap"),
+    sa.Index(None, "schedule_id", "id"),
+)
 
 # alerts (0011) --------------------------------------------------------------------------
 
+# Alert rules (domain/alerts.py). ``next_eval_at``/``evaluated_at`` are the evaluator's: due rules
+# are locked (SKIP LOCKED on PostgreSQL) so each is evaluated by one node at a time.
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("condition", JSONType, nullable=False),
+    sa.Column("selector", JSONType, nullable=False),
+    sa.Column("grace", sa.Float(), nullable=False),
+    sa.Column("cooldown", sa.Float(), nullable=False),
+    sa.Column("webhook", JSONType, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("evaluated_at", UTCDateTime(), nullable=True),
+    sa.Column("next_eval_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+    sa.Index(None, "account_id", "id"),
+    sa.Index("ix_alert_rules_due", "next_eval_at", **_where("enabled")),
+)
+
+# Alerts: the history. No foreign key to the rule: the record outlives it. At most one open
+# (pending or firing) alert per rule and subject, whichever node evaluates (``uq_alerts_open``).
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("rule_id", ID, nullable=False),
+    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("condition", sa.String(32), nullable=False),
+    sa.Column("subject_type", sa.String(16), nullable=False),
+    sa.Column("subject_id", sa.String(200), nullable=False),
+    sa.Column("subject_name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("since", UTCDateTime(), nullable=False),
+    sa.Column("opened_at", UTCDateTime(), nullable=False),
+    sa.Column("fired_at", UTCDateTime(), nullable=True),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.Column("summary", sa.Text(), nullable=False),
+    sa.Column("details", JSONType, nullable=False),
+    sa.Column("reopened", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(check_in("status", AlertStatus), name="status"),
+    sa.Index(None, "account_id", "id"),
+    sa.Index(None, "rule_id", "resolved_at"),
+    sa.Index(
+        "uq_alerts_open",
+        "rule_id",
+        "subject_type",
+        "subject_id",
+        unique=True,
+        **_where(ALERT_OPEN_PREDICATE),
+    ),
+)
+
+# The outbox of webhook notifications: written in the transaction that fires or resolves the
+# alert, sent (and retried) by the notifier, so a crash in between still sends it.
+alert_notifications = sa.Table(
+    "alert_notifications",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("alert_id", ID, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("target", JSONType, nullable=False),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("sent_at", UTCDateTime(), nullable=True),
+    sa.Column("http_status", sa.Integer(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.CheckConstraint(check_in("status", NotificationStatus), name="status"),
+    sa.CheckConstraint(check_in("event", NotificationEvent), name="event"),
+    sa.Index(None, "alert_id", "id"),
+    sa.Index(
+        "ix_alert_notifications_due",
+        "next_attempt_at",
+        **_where(f"status = '{NotificationStatus.PENDING}'"),
+    ),
+)
+
 # monitors (0012) ------------------------------------------------------------------------
+
+# Heartbeat monitors (domain/monitors.py). ``state`` never holds "late": that is derived from
+# ``next_expected_at + grace_seconds`` and the time, so nothing has to run for it to show.
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("tags", JSONType, nullable=False),
+    sa.Column("cron", sa.String(200), nullable=True),
+    sa.Column("interval_seconds", sa.Float(), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("grace_seconds", sa.Float(), nullable=False),
+    sa.Column("max_runtime_seconds", sa.Float(), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    # The secret of the tokenised ping URL; pings find it by its SHA-256 (unique).
+    sa.Column("ping_token", sa.String(64), nullable=False),
+    sa.Column("ping_token_hash", sa.String(64), nullable=False),
+    sa.Column("last_ping_at", UTCDateTime(), nullable=True),
+    sa.Column("last_ping_kind", sa.String(8), nullable=True),
+    sa.Column("last_start_at", UTCDateTime(), nullable=True),
+    sa.Column("next_expected_at", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+    sa.UniqueConstraint("ping_token_hash"),
+    sa.Index(None, "account_id", "id"),
+    sa.CheckConstraint("state IN ('new', 'up', 'failed', 'paused')", name="state"),
+    sa.CheckConstraint("last_ping_kind IN ('ok', 'fail')", name="last_ping_kind"),
+)
+
+# Each monitor's latest pings (domain.monitors.PING_HISTORY of them; older ones are deleted).
+monitor_pings = sa.Table(
+    "monitor_pings",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("monitor_id", ID, sa.ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("exit_code", sa.Integer(), nullable=True),
+    sa.Column("body", sa.Text(), nullable=True),
+    sa.Column("source_ip", sa.String(64), nullable=True),
+    sa.Index(None, "monitor_id", "id"),
+    sa.CheckConstraint("kind IN ('ok', 'start', 'fail')", name="kind"),
+)
 
 jobs = sa.Table(
     "jobs",
@@ -237,6 +438,8 @@ jobs = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
+    # The backfill that created the job or last reran it (no foreign key, as for schedules).
+    sa.Column("backfill_id", ID, nullable=True),
     sa.CheckConstraint(check_in("status", JobStatus), name="status"),
     sa.CheckConstraint(check_in("trigger", JobTrigger), name="trigger"),
     sa.CheckConstraint(check_in("delivery_type", DeliveryType), name="delivery_type"),
@@ -276,6 +479,8 @@ jobs = sa.Table(
     ),
     # Partial: a job with no schedule has no entry here (one index write less per transition).
     sa.Index("ix_jobs_schedule_listing", "schedule_id", "id", **_where("schedule_id IS NOT NULL")),
+    # A backfill's jobs (its progress, its cancel); only backfilled jobs have an entry.
+    sa.Index(None, "backfill_id", **_where("backfill_id IS NOT NULL")),
 )
 
 executions = sa.Table(

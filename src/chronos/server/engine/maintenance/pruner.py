@@ -3,7 +3,8 @@ are deleted in small batches, each its own short transaction, so no lock is held
 
 Only final jobs go (completed, failed, canceled, skipped), judged by ``finished_at``. An
 idempotency key is freed when its job is pruned. Workers not seen polling for
-:data:`WORKER_RETENTION` are forgotten too (the dashboard's workers page).
+:data:`WORKER_RETENTION` are forgotten too (the dashboard's workers page), and audit records
+older than ``audit_retention`` (``CHRONOS_AUDIT_RETENTION``) are deleted, a batch at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import timedelta
 from chronos.server.clock import Clock
 from chronos.server.engine.service import Service
 from chronos.server.notifier import Notifier
+from chronos.server.store import audit as audit_store
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store.db import Database
@@ -25,6 +27,7 @@ WORKER_RETENTION = timedelta(days=7)
 class PruneRound:
     deleted: int = 0
     workers_forgotten: int = 0
+    audit_deleted: int = 0
 
 
 class Pruner(Service):
@@ -38,11 +41,13 @@ class Pruner(Service):
         notifier: Notifier,
         *,
         retention: timedelta,
+        audit_retention: timedelta = timedelta(days=90),
         batch_size: int = 1000,
     ) -> None:
         super().__init__(clock)
         self.db = db
         self.retention = retention
+        self.audit_retention = audit_retention
         self.batch_size = batch_size
 
     async def run_once(self) -> PruneRound:
@@ -52,7 +57,10 @@ class Pruner(Service):
                 conn, now - self.retention, self.batch_size
             )
             forgotten = await dashboard_store.workers_forget(conn, now - WORKER_RETENTION)
-        return PruneRound(deleted=deleted, workers_forgotten=forgotten)
+            audit_deleted = await audit_store.audit_delete_before(
+                conn, now - self.audit_retention, self.batch_size
+            )
+        return PruneRound(deleted=deleted, workers_forgotten=forgotten, audit_deleted=audit_deleted)
 
     def has_more(self, result: PruneRound) -> bool:
-        return result.deleted >= self.batch_size
+        return max(result.deleted, result.audit_deleted) >= self.batch_size

@@ -41,6 +41,11 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_audit_events_account_id_id"), "audit_events", ["account_id", "id"])
     op.create_index(op.f("ix_audit_events_resource_id_id"), "audit_events", ["resource_id", "id"])
+    op.create_index(
+        op.f("ix_audit_events_account_id_resource_name_id"),
+        "audit_events",
+        ["account_id", "resource_name", "id"],
+    )
     op.create_index(op.f("ix_audit_events_at"), "audit_events", ["at"])
 
 

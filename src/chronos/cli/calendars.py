@@ -1,0 +1,176 @@
+"""``chronos calendars …``: named sets of dates that schedules exclude or run only on.
+
+chronos calendars create holidays --date 2026-12-25 --range 2026-12-28:2027-01-01 --rule weekends
+chronos calendars import holidays us-holidays.ics        # adds the file's all-day events
+chronos calendars show holidays                          # with the schedules that use it
+chronos calendars delete holidays                        # refused while schedules name it
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chronos.cli.client import JsonFlag, _client, _connection, _fields, _print_json, _table
+from chronos.errors import NotFoundError
+
+calendars_app = typer.Typer(
+    no_args_is_help=True, help="Calendars (holidays, business days).", callback=_connection
+)
+
+_MAX_ICS_BYTES = 2_000_000
+
+
+def _rule(text: str) -> Any:
+    """``weekends`` | ``weekdays`` | ``last_business_day`` | ``nth_weekday:thu:4[:11]`` |
+    ``yearly:12:25``."""
+    kind, *args = text.split(":")
+    try:
+        if kind == "nth_weekday" and len(args) in (2, 3):
+            rule: dict[str, Any] = {"kind": kind, "weekday": args[0], "n": int(args[1])}
+            if len(args) == 3:
+                rule["month"] = int(args[2])
+            return rule
+        if kind == "yearly" and len(args) == 2:
+            return {"kind": kind, "month": int(args[0]), "day": int(args[1])}
+    except ValueError as exc:
+        raise typer.BadParameter(f"cannot read rule {text!r}: {exc}") from exc
+    if args:
+        raise typer.BadParameter(
+            f"cannot read rule {text!r}: use weekends, weekdays, last_business_day, "
+            "nth_weekday:WEEKDAY:N[:MONTH] or yearly:MONTH:DAY"
+        )
+    return kind
+
+
+def _range(text: str) -> dict[str, str]:
+    first, sep, last = text.partition(":")
+    if not sep:
+        raise typer.BadParameter(f"a range is FROM:TO (YYYY-MM-DD:YYYY-MM-DD), got {text!r}")
+    return {"from": first, "to": last}
+
+
+def _read_ics(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > _MAX_ICS_BYTES:
+        raise typer.BadParameter(f"{path} is larger than {_MAX_ICS_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"{path} is not UTF-8 text") from exc
+
+
+def _show(raw: dict[str, Any]) -> None:
+    keys = ["id", "name", "description", "dates", "ranges", "rules", "version", "schedules"]
+    _fields(raw, keys)
+
+
+@calendars_app.command("list")
+def calendars_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    with _client(ctx) as client:
+        page = client.calendars.list(limit=500)
+    if as_json:
+        _print_json([c.raw for c in page.data])
+        return
+    _table(
+        ["name", "dates", "ranges", "rules", "updated"],
+        [
+            [c.name, len(c.dates), len(c.ranges), len(c.rules), c.raw["updated_at"]]
+            for c in page.data
+        ],
+    )
+
+
+@calendars_app.command("show")
+def calendars_show(
+    ctx: typer.Context,
+    calendar: str,
+    upcoming: Annotated[
+        bool, typer.Option("--upcoming", help="also list its dates in the next year")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    with _client(ctx) as client:
+        found = client.calendars.get(calendar)
+        days = client.calendars.dates(calendar) if upcoming else None
+    if as_json:
+        _print_json({**found.raw, **({"upcoming": days} if days is not None else {})})
+        return
+    _show(found.raw)
+    if days is not None:
+        print("\n".join(days) if days else "(no dates in the next year)")
+
+
+@calendars_app.command("create")
+def calendars_create(
+    ctx: typer.Context,
+    name: str,
+    date: Annotated[list[str] | None, typer.Option("--date", help="YYYY-MM-DD")] = None,
+    date_range: Annotated[
+        list[str] | None, typer.Option("--range", help="FROM:TO, both included")
+    ] = None,
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            help="weekends, weekdays, last_business_day, nth_weekday:thu:4:11, yearly:12:25",
+        ),
+    ] = None,
+    ics: Annotated[Path | None, typer.Option("--ics", help="an .ics file to import")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    body: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "dates": date or [],
+        "ranges": [_range(r) for r in date_range or []],
+        "rules": [_rule(r) for r in rule or []],
+        "ics": _read_ics(ics) if ics is not None else None,
+    }
+    with _client(ctx) as client:
+        created = client.calendars.create(**body)
+    if as_json:
+        _print_json(created.raw)
+        return
+    print(f"created calendar {created.name} ({created.id})")
+
+
+@calendars_app.command("import")
+def calendars_import(
+    ctx: typer.Context,
+    calendar: str,
+    file: Path,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="replace the entries instead of adding to them")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add an .ics file's all-day events to a calendar (created if it does not exist)."""
+    text = _read_ics(file)
+    with _client(ctx) as client:
+        try:
+            client.calendars.get(calendar)
+        except NotFoundError:
+            updated = client.calendars.create(name=calendar, ics=text)
+        else:
+            updated = client.calendars.import_ics(calendar, text, replace=replace)
+    if as_json:
+        _print_json(updated.raw)
+        return
+    print(
+        f"calendar {updated.name}: {len(updated.dates)} dates, {len(updated.ranges)} ranges, "
+        f"{len(updated.rules)} rules (version {updated.version})"
+    )
+
+
+@calendars_app.command("delete")
+def calendars_delete(ctx: typer.Context, calendar: str) -> None:
+    with _client(ctx) as client:
+        client.calendars.delete(calendar)
+    print(f"deleted calendar {calendar}")
