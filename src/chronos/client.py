@@ -16,11 +16,12 @@ import builtins
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from chronos import _tracing
 from chronos import webhooks as _webhooks
 from chronos.errors import ChronosError, ConnectionFailed, error_from_response
 from chronos.models import (
@@ -35,10 +36,13 @@ from chronos.models import (
     Page,
     Schedule,
     SchedulePreview,
+    ScheduleVersion,
+    SlotLedger,
     parse_time,
 )
 
 DEFAULT_URL = "http://localhost:8080"
+M = TypeVar("M")
 Call = Callable[..., Any]
 
 
@@ -180,9 +184,37 @@ class Schedules:
             parse=_page(Backfill.from_dict),
         )
 
-    def trigger(self, id_or_name: str) -> Job:
-        """Run now, as a job with ``trigger="manual"``."""
-        return self._action(id_or_name, "trigger", Job.from_dict)
+    def trigger(self, id_or_name: str, *, reason: str | None = None) -> Job:
+        """Run now, as a job with ``trigger="manual"``; ``reason`` goes to the audit log."""
+        return self._call(
+            "POST",
+            _path("v1", "schedules", id_or_name, "trigger"),
+            headers=_reason(reason),
+            parse=Job.from_dict,
+        )
+
+    def slots(
+        self,
+        id_or_name: str,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+    ) -> SlotLedger:
+        """The fire ledger: each slot planned in ``[from_, to]`` (default the last 24 hours,
+        at most 31 days) and what became of it, oldest first (docs: "Fire ledger")."""
+        params = _filters(
+            None,
+            **{
+                "from": None if from_ is None else _time(from_),
+                "to": None if to is None else _time(to),
+            },
+        )
+        return self._call(
+            "GET",
+            _path("v1", "schedules", id_or_name, "slots"),
+            params=params,
+            parse=SlotLedger.from_dict,
+        )
 
     def upcoming(self, id_or_name: str, count: int = 10) -> builtins.list[datetime]:
         return self._call(
@@ -191,6 +223,50 @@ class Schedules:
             params={"count": count},
             parse=lambda body: [parse_time(t) for t in body["data"]],
         )
+
+    def versions(self, id_or_name: str) -> builtins.list[ScheduleVersion]:
+        """Every configuration the schedule has had, newest first."""
+        return self._call(
+            "GET",
+            _path("v1", "schedules", id_or_name, "versions"),
+            parse=lambda body: [ScheduleVersion.from_dict(v) for v in body["data"]],
+        )
+
+    def version(self, id_or_name: str, version: int) -> ScheduleVersion:
+        """One earlier (or the current) configuration."""
+        return self._call(
+            "GET",
+            _path("v1", "schedules", id_or_name, "versions", str(version)),
+            parse=ScheduleVersion.from_dict,
+        )
+
+    def rollback(self, id_or_name: str, version: int) -> Schedule:
+        """Restore ``version``'s configuration as a new version (nothing changes if it is
+        the current one)."""
+        return self._call(
+            "POST",
+            _path("v1", "schedules", id_or_name, "rollback", str(version)),
+            parse=Schedule.from_dict,
+        )
+
+    def apply(self, schedules: Any, *, prune: bool = False, dry_run: bool = False) -> Any:
+        """Make the server match ``schedules`` (bodies as ``create`` takes them): create the
+        new names, update those that differ, and with ``prune`` delete the schedules an
+        earlier apply wrote that are no longer declared. Every change is validated by the
+        server before any is written. Returns an :class:`~chronos.ascode.ApplyResult`
+        (``created``, ``updated``, ``deleted``, ``unchanged``, per-field ``items``);
+        ``dry_run`` only plans. Raises :class:`~chronos.ascode.ApplyError` naming each bad
+        schedule. See docs/schedules-as-code.md."""
+        from chronos.ascode.runner import apply_steps, drive
+
+        return drive(apply_steps(schedules, prune=prune, dry_run=dry_run), self._call)
+
+    def export(self, *, tags: dict[str, str] | None = None) -> Any:
+        """The schedules (with these ``tags``) as ``apply`` takes them, sorted by name:
+        configuration only, defaults left out."""
+        from chronos.ascode.runner import drive, export_steps
+
+        return drive(export_steps(tags), self._call)
 
 
 class Jobs:
@@ -304,39 +380,70 @@ class Executions:
         return self._call("GET", _path("v1", "executions", execution_id), parse=Execution.from_dict)
 
 
-class Calendars:
+class _Resource(Generic[M]):
+    """Create, read, change and delete one kind of resource, by id or name; ``reason`` (why)
+    goes to the audit log (the ``X-Chronos-Reason`` header)."""
+
+    _collection: str  # the path under /v1
+    _model: Any  # the models class: ``from_dict``
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def _parse(self, body: dict[str, Any]) -> M:
+        parsed: M = self._model.from_dict(body)
+        return parsed
+
+    def _at(self, *parts: str) -> str:
+        return _path("v1", self._collection, *parts)
+
+    def create(self, *, reason: str | None = None, **fields: Any) -> M:
+        return self._call(
+            "POST", self._at(), json=_body(fields), headers=_reason(reason), parse=self._parse
+        )
+
+    def get(self, id_or_name: str) -> M:
+        return self._call("GET", self._at(id_or_name), parse=self._parse)
+
+    def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[M]:
+        params = _filters(None, limit=limit, cursor=cursor)
+        return self._call("GET", self._at(), params=params, parse=_page(self._parse))
+
+    def update(self, id_or_name: str, *, reason: str | None = None, **fields: Any) -> M:
+        """Change some fields (``PATCH``): each one given replaces the current one."""
+        return self._call(
+            "PATCH", self._at(id_or_name), json=fields, headers=_reason(reason), parse=self._parse
+        )
+
+    def delete(self, id_or_name: str, *, reason: str | None = None) -> None:
+        return self._call(
+            "DELETE", self._at(id_or_name), headers=_reason(reason), parse=lambda _: None
+        )
+
+
+class _NamedResource(_Resource[M]):
+    """A resource that can also be created or replaced by name (``PUT``)."""
+
+    def upsert(self, name: str, *, reason: str | None = None, **fields: Any) -> M:
+        """Create or replace by name (``PUT``): safe to run from every instance at start-up."""
+        return self._call(
+            "PUT", self._at(name), json=_body(fields), headers=_reason(reason), parse=self._parse
+        )
+
+
+class Calendars(_NamedResource[Calendar]):
     """Named sets of dates a schedule excludes (``exclude_calendars=[name]``) or runs only
     on (``only_calendar=name``)::
 
         chronos.calendars.create(name="holidays", dates=["2026-12-25"], rules=["weekends"])
         chronos.calendars.create(name="us", ics=open("us.ics").read())
+
+    ``create(name=…, dates=[…], ranges=[{"from", "to"}], rules=[…], ics=…)``; ``delete`` of a
+    calendar that schedules name raises a conflict listing them.
     """
 
-    def __init__(self, call: Call) -> None:
-        self._call = call
-
-    def create(self, **fields: Any) -> Calendar:
-        """``create(name=…, dates=[…], ranges=[{"from", "to"}], rules=[…], ics=…)``."""
-        return self._call("POST", "/v1/calendars", json=_body(fields), parse=Calendar.from_dict)
-
-    def upsert(self, name: str, **fields: Any) -> Calendar:
-        """Create or replace by name (``PUT``)."""
-        return self._call(
-            "PUT", _path("v1", "calendars", name), json=_body(fields), parse=Calendar.from_dict
-        )
-
-    def get(self, id_or_name: str) -> Calendar:
-        return self._call("GET", _path("v1", "calendars", id_or_name), parse=Calendar.from_dict)
-
-    def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Calendar]:
-        params = _filters(None, limit=limit, cursor=cursor)
-        return self._call("GET", "/v1/calendars", params=params, parse=_page(Calendar.from_dict))
-
-    def update(self, id_or_name: str, **fields: Any) -> Calendar:
-        """Change some fields (``PATCH``): each given replaces the current one."""
-        return self._call(
-            "PATCH", _path("v1", "calendars", id_or_name), json=fields, parse=Calendar.from_dict
-        )
+    _collection = "calendars"
+    _model = Calendar
 
     def import_ics(self, id_or_name: str, ics: str, *, replace: bool = False) -> Calendar:
         """Add an iCalendar text's all-day events (``replace``: instead of the entries)."""
@@ -358,36 +465,20 @@ class Calendars:
             parse=lambda body: list(body["data"]),
         )
 
-    def delete(self, id_or_name: str) -> None:
-        """Delete; a calendar that schedules name raises a conflict listing them."""
-        return self._call("DELETE", _path("v1", "calendars", id_or_name), parse=lambda _: None)
 
-
-class Monitors:
+class Monitors(_NamedResource[Monitor]):
     """Heartbeat monitors for work that runs outside Chronos::
 
     chronos.monitors.create(name="backup", cron="0 2 * * *", grace="30m")
     chronos.monitors.ping("backup")  # or kind="start" / "fail"
+
+    ``create(name=…, cron=…|interval=…, timezone=…, grace=…, max_runtime=…, tags=…)``;
+    ``get`` answers with its latest pings (``pings``); ``update(enabled=False)`` pauses.
     """
 
     KINDS = {"ok": "ping", "start": "start", "fail": "fail"}
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
-
-    def create(self, **fields: Any) -> Monitor:
-        """``create(name=…, cron=…|interval=…, timezone=…, grace=…, max_runtime=…, tags=…)``."""
-        return self._call("POST", "/v1/monitors", json=_body(fields), parse=Monitor.from_dict)
-
-    def upsert(self, name: str, **fields: Any) -> Monitor:
-        """Create or replace by name (``PUT``)."""
-        return self._call(
-            "PUT", _path("v1", "monitors", name), json=_body(fields), parse=Monitor.from_dict
-        )
-
-    def get(self, id_or_name: str) -> Monitor:
-        """With its latest pings (``pings``)."""
-        return self._call("GET", _path("v1", "monitors", id_or_name), parse=Monitor.from_dict)
+    _collection = "monitors"
+    _model = Monitor
 
     def list(
         self,
@@ -397,30 +488,21 @@ class Monitors:
         cursor: str | None = None,
     ) -> Page[Monitor]:
         params = _filters(tags, limit=limit, cursor=cursor)
-        return self._call("GET", "/v1/monitors", params=params, parse=_page(Monitor.from_dict))
+        return self._call("GET", self._at(), params=params, parse=_page(self._parse))
 
-    def update(self, id_or_name: str, **fields: Any) -> Monitor:
-        """Change some fields (``PATCH``); ``enabled=False`` pauses."""
-        return self._call(
-            "PATCH", _path("v1", "monitors", id_or_name), json=fields, parse=Monitor.from_dict
-        )
+    def pause(self, id_or_name: str, *, reason: str | None = None) -> Monitor:
+        return self._action(id_or_name, "pause", reason)
 
-    def delete(self, id_or_name: str) -> None:
-        return self._call("DELETE", _path("v1", "monitors", id_or_name), parse=lambda _: None)
+    def resume(self, id_or_name: str, *, reason: str | None = None) -> Monitor:
+        return self._action(id_or_name, "resume", reason)
 
-    def pause(self, id_or_name: str) -> Monitor:
-        return self._action(id_or_name, "pause")
-
-    def resume(self, id_or_name: str) -> Monitor:
-        return self._action(id_or_name, "resume")
-
-    def rotate_token(self, id_or_name: str) -> Monitor:
+    def rotate_token(self, id_or_name: str, *, reason: str | None = None) -> Monitor:
         """A new ping token: the old ping URLs stop working."""
-        return self._action(id_or_name, "rotate-token")
+        return self._action(id_or_name, "rotate-token", reason)
 
-    def _action(self, id_or_name: str, action: str) -> Monitor:
+    def _action(self, id_or_name: str, action: str, reason: str | None) -> Monitor:
         return self._call(
-            "POST", _path("v1", "monitors", id_or_name, action), parse=Monitor.from_dict
+            "POST", self._at(id_or_name, action), headers=_reason(reason), parse=self._parse
         )
 
     def ping(
@@ -443,51 +525,19 @@ class Monitors:
         )
 
 
-class AlertRules:
+class AlertRules(_Resource[AlertRule]):
     """Alert rules (see docs/alerts.md)::
 
     chronos.alert_rules.create(name="missed", condition="missed", grace="2m",
                                webhook={"url": "https://hooks.slack.com/…", "format": "slack"})
+
+    ``create(name=…, condition=…, selector=…, grace=…, cooldown=…, webhook=…)``;
+    ``update(enabled=False)`` silences a rule; ``delete`` resolves its open alerts without a
+    notification (the history stays).
     """
 
-    def __init__(self, call: Call) -> None:
-        self._call = call
-
-    def create(self, *, reason: str | None = None, **fields: Any) -> AlertRule:
-        """``create(name=…, condition=…, selector=…, grace=…, cooldown=…, webhook=…)``."""
-        return self._call(
-            "POST",
-            "/v1/alert-rules",
-            json=_body(fields),
-            headers=_reason(reason),
-            parse=AlertRule.from_dict,
-        )
-
-    def get(self, id_or_name: str) -> AlertRule:
-        return self._call("GET", _path("v1", "alert-rules", id_or_name), parse=AlertRule.from_dict)
-
-    def list(self, *, limit: int | None = None, cursor: str | None = None) -> Page[AlertRule]:
-        params = _filters(None, limit=limit, cursor=cursor)
-        return self._call("GET", "/v1/alert-rules", params=params, parse=_page(AlertRule.from_dict))
-
-    def update(self, id_or_name: str, *, reason: str | None = None, **fields: Any) -> AlertRule:
-        """Change some fields (``PATCH``); ``enabled=False`` silences the rule."""
-        return self._call(
-            "PATCH",
-            _path("v1", "alert-rules", id_or_name),
-            json=fields,
-            headers=_reason(reason),
-            parse=AlertRule.from_dict,
-        )
-
-    def delete(self, id_or_name: str, *, reason: str | None = None) -> None:
-        """Its open alerts resolve without a notification; the history stays."""
-        return self._call(
-            "DELETE",
-            _path("v1", "alert-rules", id_or_name),
-            headers=_reason(reason),
-            parse=lambda _: None,
-        )
+    _collection = "alert-rules"
+    _model = AlertRule
 
 
 class Alerts:
@@ -598,6 +648,7 @@ class Chronos:
         headers: dict[str, str] | None = None,
         parse: Callable[[Any], Any] = lambda body: body,
     ) -> Any:
+        headers = _tracing.outgoing_headers(headers)  # the caller's trace, if it has one
         try:
             response = self._http.request(method, path, json=json, params=params, headers=headers)
         except httpx.TransportError as exc:
@@ -660,6 +711,7 @@ class AsyncChronos:
         headers: dict[str, str] | None = None,
         parse: Callable[[Any], Any] = lambda body: body,
     ) -> Any:
+        headers = _tracing.outgoing_headers(headers)  # the caller's trace, if it has one
         try:
             response = await self._http.request(
                 method, path, json=json, params=params, headers=headers

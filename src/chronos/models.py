@@ -87,7 +87,59 @@ class Schedule(_Model):
     tags: dict[str, str]
     payload: Any
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    # Timing beyond the cron (docs/dst.md, docs/jitter.md, docs/calendars.md); defaults where
+    # a server's answer lacks them.
+    dst_policy: dict[str, str] = field(default_factory=lambda: {"gap": "shift", "overlap": "first"})
+    jitter: float = 0.0  # seconds
+    spread: float = 0.0  # seconds
+    exclude_calendars: list[str] = field(default_factory=list)
+    only_calendar: str | None = None
+    cron_resolved: str | None = None  # the cron with its H terms resolved; None without any
     _times = ("next_run_at", "last_run_at")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schedule:
+        schedule: Schedule = super().from_dict(data)
+        defaults = {
+            "dst_policy": {"gap": "shift", "overlap": "first", **(data.get("dst_policy") or {})},
+            "jitter": float(data.get("jitter") or 0),
+            "spread": float(data.get("spread") or 0),
+            "exclude_calendars": list(data.get("exclude_calendars") or []),
+        }
+        for name, value in defaults.items():
+            object.__setattr__(schedule, name, value)
+        return schedule
+
+
+@dataclass(frozen=True)
+class Slot(_Model):
+    """One expected slot of a schedule's fire ledger (``chronos.schedules.slots``): ``outcome``
+    is ``on_time``, ``late``, ``skipped``, ``excluded``, ``paused``, ``disabled``, ``due``,
+    ``missed``, ``unknown`` or ``fired`` (a job off the plan); ``lag_seconds`` how long after
+    the slot its job was made; ``reason`` why it was missed or excluded."""
+
+    at: datetime | None
+    outcome: str
+    lag_seconds: float | None
+    job_id: str | None
+    job_status: str | None
+    reason: str | None
+    version: int | None
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    _times = ("at",)
+
+
+@dataclass(frozen=True)
+class SlotLedger:
+    """``schedules.slots``: the slots oldest first; ``truncated`` says earlier ones were left
+    out (at most 1,000 per answer: ask again with ``to`` = the first slot's ``at``)."""
+
+    slots: list[Slot]
+    truncated: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SlotLedger:
+        return cls([Slot.from_dict(s) for s in data["data"]], bool(data.get("truncated")))
 
 
 @dataclass(frozen=True)
@@ -250,6 +302,18 @@ class Backfill(_Model):
     @property
     def canceled_jobs(self) -> int | None:
         return self.raw.get("canceled_jobs")
+
+
+@dataclass(frozen=True)
+class ScheduleVersion(_Model):
+    """One configuration a schedule has had (``schedules.versions``): ``config`` is the body
+    as ``create`` takes it."""
+
+    version: int
+    created_at: datetime | None
+    config: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    _times = ("created_at",)
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,26 @@
 
     @chronos.worker.handle("sync-tenant")
     async def sync_tenant(ctx):               # ctx.payload, ctx.job, ctx.attempt, ctx.execution_id
-        return {"synced": 3}                  # the execution's output
+        return {"synced": len(ctx.payload.get("tenants", []))}  # the execution's output
 
     chronos.worker.start(concurrency=4)       # blocks; SIGTERM/SIGINT: finish in-flight, exit
 
-Async handlers run on the worker's event loop; sync handlers run in a thread pool. A handler
-that raises fails the attempt, which Chronos retries with backoff; raise :class:`NonRetryable`
-to fail the job for good. Long handlers are kept alive by heartbeats (every third of the job's
-timeout); when the server says the job was canceled, ``ctx.cancel_requested`` turns true and an
-async handler is cancelled. Network errors and server restarts are retried with backoff: the
-worker never crashes on them. On SIGTERM or SIGINT it stops claiming, waits up to
-``grace_seconds`` for in-flight jobs, reports their results and returns. Jobs it claimed but
-could not finish are timed out by the server and retried elsewhere (at-least-once).
+``ctx.payload`` is the JSON the job carries, exactly as it was sent, and ``{}`` when none was
+sent (no payload, or ``null``), so ``ctx.payload.get(...)`` is always safe for a schedule or job
+created without one. Async handlers run on the worker's event loop; sync handlers run in a
+thread pool. A handler that raises fails the attempt, which Chronos retries with backoff; raise
+:class:`NonRetryable` to fail the job for good. Long handlers are kept alive by heartbeats
+(every third of the job's timeout); when the server says the job was canceled,
+``ctx.cancel_requested`` turns true and an async handler is cancelled. Network errors and server
+restarts are retried with backoff: the worker never crashes on them. On SIGTERM or SIGINT it
+stops claiming, waits up to ``grace_seconds`` for in-flight jobs, reports their results and
+returns. Jobs it claimed but could not finish are timed out by the server and retried elsewhere
+(at-least-once).
+
+The worker logs (logger ``chronos.worker``) a startup line naming the handlers it polls and the
+server URL, and one line per job: handler, job id, attempt, duration and outcome (``ok``,
+``failed``, ``retry``, ``canceled``). ``start()`` sets up logging to stderr when the program has
+none (``CHRONOS_LOG_LEVEL``, ``CHRONOS_LOG_FORMAT=json``; see :mod:`chronos.logs`).
 """
 
 from __future__ import annotations
@@ -28,12 +36,15 @@ import logging
 import os
 import signal
 import socket
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from chronos import _tracing
 
 if TYPE_CHECKING:
     from chronos.client import Chronos
@@ -55,17 +66,27 @@ class NonRetryable(Exception):
 
 
 class JobContext:
-    """What a handler gets: the claimed job and a way to learn it was canceled."""
+    """What a handler gets: the claimed job and a way to learn it was canceled.
+
+    ``payload`` is the job's JSON as sent, ``{}`` when none was; ``job`` is the claimed job
+    (``id``, ``name``, ``handler``, ``schedule_id``, ``scheduled_for``, ``tags``, ``timeout``…);
+    ``attempt`` counts from 1; ``cancel_requested`` turns true when the job is canceled.
+    ``chronos.testing.perform`` builds one for tests.
+    """
 
     def __init__(self, job: dict[str, Any]) -> None:
         self.job = job
         self.job_id: str = job["id"]
         self.execution_id: str = job["execution_id"]
         self.attempt: int = job["attempt"]
-        self.payload: Any = job.get("payload")
+        payload = job.get("payload")
+        # Always the JSON that was sent; {} when nothing (or null) was.
+        self.payload: Any = {} if payload is None else payload
         self.name: str | None = job.get("name")
         self.handler: str = job["handler"]
         self.scheduled_for: str | None = job.get("scheduled_for")
+        # The job's W3C trace context (None unless the server traces): see docs/tracing.md.
+        self.traceparent: str | None = job.get("traceparent")
         self._canceled = asyncio.Event()
 
     @property
@@ -80,6 +101,7 @@ class Worker:
         self.handlers: dict[str, Handler] = {}
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tracing = False  # handlers run in spans (chronos._tracing), decided by run()
 
     def handle(self, name: str) -> Callable[[Handler], Handler]:
         """Register the decorated function as the handler for jobs with ``handler == name``."""
@@ -93,7 +115,12 @@ class Worker:
     def start(
         self, *, concurrency: int = 1, worker_id: str | None = None, grace_seconds: float = 30.0
     ) -> None:
-        """Run until SIGTERM or SIGINT (blocking)."""
+        """Run until SIGTERM or SIGINT (blocking). Logs to stderr, unless the program has set
+        up logging itself (``CHRONOS_LOG_LEVEL``, ``CHRONOS_LOG_FORMAT``)."""
+        if not logging.getLogger().handlers:
+            from chronos.logs import configure
+
+            configure()
         asyncio.run(
             self.run(
                 concurrency=concurrency,
@@ -120,6 +147,7 @@ class Worker:
             raise RuntimeError("no handlers registered: use @chronos.worker.handle(name)")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._tracing = _tracing.worker_enabled()
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         if install_signal_handlers:
@@ -133,6 +161,21 @@ class Worker:
             timeout=httpx.Timeout(30.0, read=CLAIM_WAIT_SECONDS + 10),
         )
         in_flight: set[asyncio.Task[None]] = set()
+        log.info(
+            "worker %s polling %s for handlers %s (concurrency %d)",
+            worker_id,
+            self.client.base_url,
+            ", ".join(sorted(self.handlers)),
+            concurrency,
+            extra={
+                "fields": {
+                    "worker_id": worker_id,
+                    "url": self.client.base_url,
+                    "handlers": sorted(self.handlers),
+                    "concurrency": concurrency,
+                }
+            },
+        )
         try:
             await self._claim_loop(http, executor, worker_id, concurrency, in_flight)
             if in_flight:
@@ -143,6 +186,7 @@ class Worker:
                 for task in unfinished:
                     task.cancel()
                 await asyncio.gather(*unfinished, return_exceptions=True)
+            log.info("worker %s stopped", worker_id)
         finally:
             await http.aclose()
             executor.shutdown(wait=False, cancel_futures=True)
@@ -206,6 +250,9 @@ class Worker:
     ) -> None:
         ctx = JobContext(job)
         handler = self.handlers[job["handler"]]
+        if self._tracing:
+            handler = _tracing.traced_handler(handler, job)
+        started = time.monotonic()
         if inspect.iscoroutinefunction(handler):
             running: asyncio.Future[Any] = asyncio.ensure_future(handler(ctx))
         else:
@@ -216,6 +263,7 @@ class Worker:
             result: dict[str, Any] = {"status": "completed", "output": _jsonable(output)}
         except asyncio.CancelledError:
             if ctx.cancel_requested:
+                _log_job(ctx, started, "canceled")
                 return  # the job was canceled: the server refuses any result
             raise
         except NonRetryable as exc:
@@ -224,6 +272,8 @@ class Worker:
             result = {"status": "failed", "retryable": True, "error": _error(exc)}
         finally:
             beating.cancel()
+        outcome = _outcome(result, job)
+        _log_job(ctx, started, outcome, result.get("error"))
         await self._report(http, ctx, result)
 
     async def _heartbeat(
@@ -268,6 +318,43 @@ class Worker:
             await asyncio.sleep(backoff)
             backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
         log.error("gave up reporting %s; the server will time it out and retry", ctx.job_id)
+
+
+def _outcome(result: dict[str, Any], job: dict[str, Any]) -> str:
+    """``ok``; ``failed`` (for good: non-retryable, or the last attempt); ``retry``."""
+    if result["status"] == "completed":
+        return "ok"
+    max_retries = job.get("max_retries")
+    last = isinstance(max_retries, int) and job["attempt"] > max_retries
+    return "retry" if result.get("retryable", True) and not last else "failed"
+
+
+def _log_job(
+    ctx: JobContext, started: float, outcome: str, error: dict[str, Any] | None = None
+) -> None:
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    why = f": {error['type']}: {error['message']}" if error else ""
+    log.log(
+        logging.WARNING if outcome in ("failed", "retry") else logging.INFO,
+        "%s %s attempt %d %s in %.1f ms%s",
+        ctx.handler,
+        ctx.job_id,
+        ctx.attempt,
+        outcome,
+        duration_ms,
+        why[:300],
+        extra={
+            "fields": {
+                "handler": ctx.handler,
+                "job_id": ctx.job_id,
+                "execution_id": ctx.execution_id,
+                "attempt": ctx.attempt,
+                "duration_ms": duration_ms,
+                "outcome": outcome,
+                **({"error": why[2:300]} if error else {}),
+            }
+        },
+    )
 
 
 def _jsonable(value: Any) -> Any:

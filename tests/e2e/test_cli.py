@@ -70,7 +70,7 @@ def test_first_start_prints_the_url_and_a_working_key(tmp_path):
 
 def test_migrate_and_accounts_create(tmp_path):
     url = f"sqlite:///{tmp_path}/cli.db"
-    migrated = chronos("migrate", "--database-url", url)
+    migrated = chronos("migrate", "--database-url", url, "--create")  # a new file: asked for
     assert migrated.returncode == 0, migrated.stderr
     created = chronos("accounts", "create", "acme", "--database-url", url)
     assert created.returncode == 0, created.stderr

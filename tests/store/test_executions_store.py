@@ -112,6 +112,7 @@ async def test_execution_lock_many_is_scoped_to_the_account_unless_none(
         "retry_base": 0,
         "max_retries": 5,
         "retry_policy": mine["retry_policy"],
+        "traceparent": None,  # the job was created while tracing was off
     }
 
 

@@ -3,25 +3,66 @@ work with only the SDK installed."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from chronos.cli import output
+from chronos.cli.admin import accounts_app, migrate
 from chronos.cli.alerts import alerts_app
+from chronos.cli.ascode import register as register_ascode
 from chronos.cli.audit import audit
 from chronos.cli.backfill import backfills_app
 from chronos.cli.calendars import calendars_app
 from chronos.cli.client import executions_app, jobs_app, schedules_app
+from chronos.cli.jobs_create import jobs_create  # noqa: F401  (registers `jobs create`)
+from chronos.cli.ledger import schedules_slots  # noqa: F401  (registers `schedules slots`)
 from chronos.cli.monitors import monitors_app
+from chronos.cli.versions import schedules_edit  # noqa: F401  (registers `schedules edit`, …)
 
+# add_completion: ``chronos --install-completion`` / ``--show-completion`` (bash, zsh, fish,
+# PowerShell).
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Chronos: a self-hostable job scheduler."
+    no_args_is_help=True, add_completion=True, help="Chronos: a self-hostable job scheduler."
 )
-accounts_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"chronos {version('chronos-scheduler')}")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            print("chronos (version unknown: the package is not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+    utc: Annotated[
+        bool,
+        typer.Option(
+            "--utc",
+            envvar="CHRONOS_UTC",
+            help="show times in UTC instead of each schedule's timezone (tables; --json is UTC)",
+        ),
+    ] = False,
+) -> None:
+    """Chronos: a self-hostable job scheduler."""
+    output.settings.utc = utc
+
+
 app.add_typer(accounts_app, name="accounts")
+app.command("migrate")(migrate)
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(executions_app, name="executions")
@@ -30,6 +71,7 @@ app.add_typer(monitors_app, name="monitors")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(backfills_app, name="backfills")
 app.command("audit")(audit)
+register_ascode(app)  # apply, export, import crontab
 console = Console()
 err_console = Console(stderr=True)
 
@@ -78,56 +120,31 @@ def serve(
 
 
 @app.command()
-def migrate(database_url: DatabaseOption = None) -> None:
-    """Apply the database schema migrations."""
-    try:
-        from chronos.server.config import Settings
-        from chronos.server.store.db import Database
-        from chronos.server.store.migrate import migrate as run_migrations
-    except ImportError as exc:
-        _server_missing(exc)
-    settings = Settings.from_env(database_url=database_url)
-
-    async def main() -> None:
-        db = Database.from_url(settings.database_url)
-        try:
-            await run_migrations(db)
-        finally:
-            await db.dispose()
-
-    asyncio.run(main())
-    console.print("[green]database is up to date[/green]")
-
-
-@accounts_app.command("create")
-def accounts_create(
-    name: Annotated[str, typer.Argument(help="the account's unique name")],
-    database_url: DatabaseOption = None,
-) -> None:
-    """Create an account and print its first API key (shown once)."""
-    try:
-        from chronos.server.admin import create_account
-    except ImportError as exc:
-        _server_missing(exc)
-    try:
-        key = asyncio.run(create_account(name, database_url))
-    except ValueError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    console.print(f"account [bold]{name}[/bold] created; its API key (shown once):")
-    print(key)
-
-
-@app.command()
 def worker(
     target: Annotated[str, typer.Argument(help="module:attribute of a Chronos instance")],
     concurrency: Annotated[int, typer.Option(min=1, help="jobs run at once")] = 1,
     grace_seconds: Annotated[float, typer.Option(help="time to finish jobs on SIGTERM")] = 30.0,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            envvar="CHRONOS_LOG_LEVEL", help="debug|info|warning|error (debug: HTTP requests too)"
+        ),
+    ] = "info",
+    log_format: Annotated[
+        str, typer.Option(envvar="CHRONOS_LOG_FORMAT", help="text|json (one object a line)")
+    ] = "text",
 ) -> None:
-    """Run the handlers registered on a Chronos instance, e.g. ``chronos worker app:chronos``."""
+    """Run the handlers registered on a Chronos instance, e.g. ``chronos worker app:chronos``.
+    Logs a line per job (handler, job id, attempt, duration, outcome) to stderr."""
     import importlib
-    import logging
 
+    from chronos.logs import configure
+
+    try:
+        configure(log_level, log_format)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     module_name, _, attribute = target.partition(":")
     sys.path.insert(0, "")
     try:
@@ -136,11 +153,6 @@ def worker(
     except (ImportError, AttributeError) as exc:
         err_console.print(f"[red]cannot load {target!r}:[/red] {exc}")
         raise typer.Exit(2) from exc
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    console.print(
-        f"worker for {', '.join(sorted(instance.worker.handlers))} "
-        f"on {instance.base_url} (concurrency {concurrency})"
-    )
     instance.worker.start(concurrency=concurrency, grace_seconds=grace_seconds)
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chronos.cli import output
 from chronos.cli.client import (
     JsonFlag,
     TagOption,
@@ -57,7 +58,11 @@ def _selector_text(selector: dict[str, Any]) -> str:
 
 
 def _condition_text(condition: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in condition.items() if k != "type")
+    params = ", ".join(
+        f"{k}={output.percent(v) if k == 'below' else v}"
+        for k, v in condition.items()
+        if k != "type"
+    )
     return f"{condition['type']} ({params})" if params else condition["type"]
 
 
@@ -144,11 +149,39 @@ def rules_create(
     )
 
 
+@rules_app.command("show")
+def rules_show(ctx: typer.Context, rule: str, as_json: JsonFlag = False) -> None:
+    """One alert rule (by id or name)."""
+    with _client(ctx) as client:
+        found = client.alert_rules.get(rule)
+    if as_json:
+        return _print_json(found.raw)
+    _fields(
+        {**found.raw, "condition": _condition_text(found.condition)},
+        [
+            "id",
+            "name",
+            "description",
+            "enabled",
+            "condition",
+            "selector",
+            "grace",
+            "cooldown",
+            "webhook",
+            "created_at",
+            "updated_at",
+            "evaluated_at",
+        ],
+    )
+
+
 @rules_app.command("delete")
-def rules_delete(ctx: typer.Context, rule: str) -> None:
-    """Delete a rule; its open alerts resolve without a notification."""
+def rules_delete(ctx: typer.Context, rule: str, as_json: JsonFlag = False) -> None:
+    """Delete a rule (by id or name); its open alerts resolve without a notification."""
     with _client(ctx) as client:
         client.alert_rules.delete(rule)
+    if as_json:
+        return _print_json({"deleted": rule})
     console.print(f"deleted alert rule {rule}")
 
 
@@ -178,8 +211,8 @@ def alerts_list(
                 a.status,
                 a.rule_name,
                 a.subject["name"],
-                a.raw["since"],
-                a.raw["resolved_at"] or "-",
+                output.when(a.raw["since"]),
+                output.when(a.raw["resolved_at"]) or "-",
                 a.summary,
             ]
             for a in page.data
@@ -205,7 +238,7 @@ def alerts_show(ctx: typer.Context, alert_id: str, as_json: JsonFlag = False) ->
                     n["status"],
                     n["attempts"],
                     n["http_status"],
-                    n["sent_at"],
+                    output.when(n["sent_at"]),
                     n["last_error"],
                 ]
                 for n in sent

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from chronos.cli import output
 from chronos.cli.client import JsonFlag, KeyOption, UrlOption, _client, _print_json, _table
 
 
@@ -53,7 +54,7 @@ def audit(
         ["at", "actor", "action", "resource", "changes", "reason"],
         [
             [
-                r.raw["at"],
+                output.when(r.raw["at"]),
                 r.actor.get("name"),
                 r.action,
                 r.resource.get("name") or r.resource.get("id"),

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chronos.cli import output
 from chronos.cli.client import (
     JsonFlag,
     _client,
@@ -20,8 +21,10 @@ from chronos.cli.client import (
     _fields,
     _print_json,
     _table,
+    schedule_zones,
     schedules_app,
 )
+from chronos.client import Chronos
 
 backfills_app = typer.Typer(no_args_is_help=True, help="Backfills.", callback=_connection)
 
@@ -46,11 +49,13 @@ _KEYS = [
 ReasonOption = Annotated[str | None, typer.Option("--reason", help="why, for the audit log")]
 
 
-def _show(raw: dict[str, Any], as_json: bool) -> None:
+def _show(client: Chronos, raw: dict[str, Any], as_json: bool) -> None:
+    """A backfill; its times in its schedule's timezone."""
     if as_json:
         _print_json(raw)
     else:
-        _fields(raw, _KEYS)
+        zone = schedule_zones(client, [raw.get("schedule_id")]).get(raw.get("schedule_id") or "")
+        _fields(raw, _KEYS, zone)
 
 
 @schedules_app.command("backfill")
@@ -70,7 +75,7 @@ def schedules_backfill(
         backfill = client.schedules.backfill(
             schedule, start, end, overlap="rerun" if rerun else "skip", reason=reason
         )
-    _show(backfill.raw, as_json)
+        _show(client, backfill.raw, as_json)
 
 
 @schedules_app.command("backfills")
@@ -78,6 +83,7 @@ def schedules_backfills(ctx: typer.Context, schedule: str, as_json: JsonFlag = F
     """A schedule's backfills, newest first."""
     with _client(ctx) as client:
         page = client.schedules.backfills(schedule, limit=100)
+        zone = None if as_json else client.schedules.get(schedule).timezone
     if as_json:
         _print_json([b.raw for b in page.data])
         return
@@ -86,8 +92,8 @@ def schedules_backfills(ctx: typer.Context, schedule: str, as_json: JsonFlag = F
         [
             [
                 b.id,
-                b.raw["from"],
-                b.raw["to"],
+                output.when(b.raw["from"], zone),
+                output.when(b.raw["to"], zone),
                 b.status,
                 b.created,
                 b.rerun,
@@ -104,7 +110,7 @@ def backfills_show(ctx: typer.Context, backfill: str, as_json: JsonFlag = False)
     """A backfill and its progress (its jobs by status)."""
     with _client(ctx) as client:
         found = client.backfills.get(backfill)
-    _show(found.raw, as_json)
+        _show(client, found.raw, as_json)
 
 
 @backfills_app.command("cancel")
@@ -114,4 +120,4 @@ def backfills_cancel(
     """Cancel a backfill's jobs that have not started yet."""
     with _client(ctx) as client:
         found = client.backfills.cancel(backfill, reason=reason)
-    _show(found.raw, as_json)
+        _show(client, found.raw, as_json)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chronos.cli import output
 from chronos.cli.client import JsonFlag, _client, _connection, _fields, _print_json, _table
 from chronos.errors import NotFoundError
 
@@ -72,6 +73,7 @@ def _show(raw: dict[str, Any]) -> None:
 
 @calendars_app.command("list")
 def calendars_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Every calendar."""
     with _client(ctx) as client:
         page = client.calendars.list(limit=500)
     if as_json:
@@ -80,7 +82,7 @@ def calendars_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     _table(
         ["name", "dates", "ranges", "rules", "updated"],
         [
-            [c.name, len(c.dates), len(c.ranges), len(c.rules), c.raw["updated_at"]]
+            [c.name, len(c.dates), len(c.ranges), len(c.rules), output.when(c.raw["updated_at"])]
             for c in page.data
         ],
     )
@@ -95,6 +97,7 @@ def calendars_show(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
+    """A calendar (by id or name) and the schedules that use it."""
     with _client(ctx) as client:
         found = client.calendars.get(calendar)
         days = client.calendars.dates(calendar) if upcoming else None
@@ -125,6 +128,7 @@ def calendars_create(
     description: Annotated[str | None, typer.Option("--description")] = None,
     as_json: JsonFlag = False,
 ) -> None:
+    """Create a calendar from dates, ranges, rules and an .ics file."""
     body: dict[str, Any] = {
         "name": name,
         "description": description,
@@ -170,7 +174,11 @@ def calendars_import(
 
 
 @calendars_app.command("delete")
-def calendars_delete(ctx: typer.Context, calendar: str) -> None:
+def calendars_delete(ctx: typer.Context, calendar: str, as_json: JsonFlag = False) -> None:
+    """Delete a calendar (refused while schedules name it)."""
     with _client(ctx) as client:
         client.calendars.delete(calendar)
+    if as_json:
+        _print_json({"deleted": calendar})
+        return
     print(f"deleted calendar {calendar}")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from chronos.cli import output
 from chronos.cli.timing import (
     DstGapOption,
     DstOverlapOption,
@@ -24,7 +24,7 @@ from chronos.cli.timing import (
     timing_fields,
 )
 from chronos.client import Chronos
-from chronos.errors import ChronosError
+from chronos.errors import ChronosError, NotFoundError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,7 +51,11 @@ def _client(ctx: typer.Context) -> Iterator[Chronos]:
         with Chronos(api_key=ctx.obj["api_key"], base_url=ctx.obj["url"]) as client:
             yield client
     except ChronosError as exc:
-        err_console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        err_console.print(f"[red]error[/red] {exc.code}: {escape(exc.message)}")
+        for problem in exc.details if isinstance(exc.details, list) else []:
+            if isinstance(problem, dict) and "message" in problem:  # which field, and why
+                where = ".".join(str(part) for part in problem.get("loc") or [])
+                err_console.print(f"  {escape(where)}: {escape(str(problem['message']))}")
         raise typer.Exit(1) from exc
 
 
@@ -60,21 +64,34 @@ def _print_json(value: Any) -> None:
 
 
 def _table(columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(*columns, header_style="bold")
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console.print(table)
+    """A table for people: ids never cut (see :mod:`chronos.cli.output`)."""
+    output.table(columns, rows)
 
 
-def _fields(raw: dict[str, Any], keys: list[str]) -> None:
+def _fields(raw: dict[str, Any], keys: list[str], timezone: str | None = None) -> None:
+    """A field/value table; times in ``timezone`` (UTC without one, or with ``--utc``)."""
     _table(
         ["field", "value"],
-        [
-            [k, json.dumps(raw[k]) if isinstance(raw[k], dict | list) else raw[k]]
-            for k in keys
-            if k in raw
-        ],
+        [[k, output.field_value(k, raw[k], timezone)] for k in keys if k in raw],
     )
+
+
+def resolve_schedule_id(client: Chronos, value: str) -> str:
+    """A schedule's id from its id or name. An id is taken as it is (its schedule may have
+    been deleted while its jobs stay); a name must exist (``NotFoundError`` otherwise)."""
+    if value == "null" or output.looks_like_id(value):
+        return value
+    return client.schedules.get(value).id
+
+
+def schedule_zones(client: Chronos, schedule_ids: Any) -> dict[str, str]:
+    """Each schedule's timezone, by id; a deleted schedule is left out (its times show in
+    UTC)."""
+    zones: dict[str, str] = {}
+    for schedule_id in {s for s in schedule_ids if s}:
+        with suppress(NotFoundError):
+            zones[schedule_id] = client.schedules.get(schedule_id).timezone
+    return zones
 
 
 def _tags(pairs: list[str] | None) -> dict[str, str]:
@@ -95,8 +112,14 @@ SCHEDULE_FIELDS = [
     "state",
     "handler",
     "cron",
+    "cron_resolved",
     "interval",
     "timezone",
+    "dst_policy",
+    "jitter",
+    "spread",
+    "exclude_calendars",
+    "only_calendar",
     "next_run_at",
     "last_run_at",
     "last_status",
@@ -107,6 +130,8 @@ SCHEDULE_FIELDS = [
     "delivery",
     "tags",
     "payload",
+    "created_at",
+    "updated_at",
 ]
 JOB_FIELDS = [
     "id",
@@ -167,9 +192,9 @@ def schedules_list(
                 s.name,
                 s.state,
                 _when(s.raw),
-                s.raw["next_run_at"],
+                output.when(s.raw["next_run_at"], s.timezone),
                 s.last_status,
-                f"{s.success_rate:.0%}" if s.success_rate is not None else None,
+                output.percent(s.success_rate),
             ]
             for s in page.data
         ],
@@ -183,7 +208,7 @@ def schedules_show(ctx: typer.Context, schedule: str, as_json: JsonFlag = False)
         found = client.schedules.get(schedule)
     if as_json:
         return _print_json(found.raw)
-    _fields(found.raw, SCHEDULE_FIELDS)
+    _fields(found.raw, SCHEDULE_FIELDS, found.timezone)
 
 
 HandlerOption = Annotated[str | None, typer.Option(help="pull handler name")]
@@ -247,7 +272,8 @@ def schedules_create(
         return _print_json(created.raw)
     console.print(
         f"created schedule [bold]{created.name}[/bold] ({created.id}), "
-        f"next run {created.raw['next_run_at']}"
+        f"next run {output.when(created.raw['next_run_at'], created.timezone)}",
+        soft_wrap=True,
     )
 
 
@@ -290,10 +316,17 @@ def schedules_preview(
         )
 
 
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="why, for the audit log (X-Chronos-Reason)")
+]
+
+
 def _schedule_action(action: str, describe: Callable[[Any], str]) -> Callable[..., None]:
-    def command(ctx: typer.Context, schedule: str, as_json: JsonFlag = False) -> None:
+    def command(
+        ctx: typer.Context, schedule: str, reason: ReasonOption = None, as_json: JsonFlag = False
+    ) -> None:
         with _client(ctx) as client:
-            result = getattr(client.schedules, action)(schedule)
+            result = getattr(client.schedules, action)(schedule, reason=reason)
         if as_json:
             return _print_json(result.raw)
         console.print(describe(result))
@@ -302,46 +335,97 @@ def _schedule_action(action: str, describe: Callable[[Any], str]) -> Callable[..
     return command
 
 
-schedules_app.command("pause")(_schedule_action("pause", lambda s: f"{s.name}: {s.state}"))
+@schedules_app.command("pause")
+def schedules_pause(
+    ctx: typer.Context,
+    schedule: str,
+    note: Annotated[
+        str | None, typer.Option("--note", help="why; shown with the paused schedule")
+    ] = None,
+    reason: ReasonOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pause a schedule (the note is also the audit log's reason unless --reason is given)."""
+    with _client(ctx) as client:
+        paused = client.schedules.pause(schedule, note=note, reason=reason)
+    if as_json:
+        return _print_json(paused.raw)
+    console.print(f"{paused.name}: {paused.state}")
+
+
 schedules_app.command("resume")(_schedule_action("resume", lambda s: f"{s.name}: {s.state}"))
+schedules_app.command("enable")(_schedule_action("enable", lambda s: f"{s.name}: {s.state}"))
+schedules_app.command("disable")(_schedule_action("disable", lambda s: f"{s.name}: {s.state}"))
 schedules_app.command("trigger")(
     _schedule_action("trigger", lambda j: f"triggered job {j.id} ({j.status})")
 )
+
+
+@schedules_app.command("delete")
+def schedules_delete(
+    ctx: typer.Context, schedule: str, reason: ReasonOption = None, as_json: JsonFlag = False
+) -> None:
+    """Delete a schedule (its jobs stay)."""
+    with _client(ctx) as client:
+        client.schedules.delete(schedule, reason=reason)
+    if as_json:
+        return _print_json({"deleted": schedule})
+    console.print(f"deleted {schedule}")
 
 
 @schedules_app.command("upcoming")
 def schedules_upcoming(
     ctx: typer.Context, schedule: str, count: int = 10, as_json: JsonFlag = False
 ) -> None:
-    """The next fire times."""
+    """The next fire times (in the schedule's timezone; UTC with ``chronos --utc``)."""
     with _client(ctx) as client:
         times = client.schedules.upcoming(schedule, count)
+        zone = None if as_json else client.schedules.get(schedule).timezone
     if as_json:
         return _print_json([t.isoformat().replace("+00:00", "Z") for t in times])
     for time in times:
-        console.print(time.isoformat().replace("+00:00", "Z"))
+        console.print(output.when(time, zone), highlight=False)
 
 
 @jobs_app.command("list")
 def jobs_list(
     ctx: typer.Context,
-    schedule_id: str | None = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            "--schedule-id",
+            help="a schedule's name or id (null: one-off jobs only)",
+        ),
+    ] = None,
     status: str | None = None,
     handler: str | None = None,
     tag: TagOption = None,
     limit: int = 50,
     as_json: JsonFlag = False,
 ) -> None:
-    """List jobs, newest first (--schedule-id null: one-off jobs only)."""
+    """List jobs, newest first; times in their schedule's timezone (one-off jobs: UTC)."""
     with _client(ctx) as client:
+        schedule_id = resolve_schedule_id(client, schedule) if schedule else None
         page = client.jobs.list(
             schedule_id=schedule_id, status=status, handler=handler, tags=_tags(tag), limit=limit
         )
+        zones = {} if as_json else schedule_zones(client, (j.schedule_id for j in page.data))
     if as_json:
         return _print_json([j.raw for j in page.data])
     _table(
         ["id", "name", "handler", "status", "attempt", "run at"],
-        [[j.id, j.name, j.handler, j.status, j.attempt, j.raw["run_at"]] for j in page.data],
+        [
+            [
+                j.id,
+                j.name,
+                j.handler,
+                j.status,
+                j.attempt,
+                output.when(j.raw["run_at"], zones.get(j.schedule_id or "")),
+            ]
+            for j in page.data
+        ],
     )
 
 
@@ -350,9 +434,14 @@ def jobs_show(ctx: typer.Context, job_id: str, as_json: JsonFlag = False) -> Non
     """Show a job and its executions."""
     with _client(ctx) as client:
         job = client.jobs.get(job_id)
+        zone = (
+            None
+            if as_json
+            else schedule_zones(client, [job.schedule_id]).get(job.schedule_id or "")
+        )
     if as_json:
         return _print_json(job.raw)
-    _fields(job.raw, JOB_FIELDS)
+    _fields(job.raw, JOB_FIELDS, zone)
     _table(
         ["execution", "attempt", "status", "started", "ms", "error"],
         [
@@ -360,7 +449,7 @@ def jobs_show(ctx: typer.Context, job_id: str, as_json: JsonFlag = False) -> Non
                 e.id,
                 e.attempt,
                 e.status,
-                e.raw["started_at"],
+                output.when(e.raw["started_at"], zone),
                 e.duration_ms,
                 (e.error or {}).get("message") if isinstance(e.error, dict) else e.error,
             ]
@@ -390,6 +479,10 @@ def executions_show(ctx: typer.Context, execution_id: str, as_json: JsonFlag = F
     """Show one execution."""
     with _client(ctx) as client:
         execution = client.executions.get(execution_id)
+        zone = None
+        if not as_json:  # its job's schedule's timezone, when it has one
+            job = client.jobs.get(execution.job_id)
+            zone = schedule_zones(client, [job.schedule_id]).get(job.schedule_id or "")
     if as_json:
         return _print_json(execution.raw)
-    _fields(execution.raw, EXECUTION_FIELDS)
+    _fields(execution.raw, EXECUTION_FIELDS, zone)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chronos.cli import output
 from chronos.cli.client import (
     JsonFlag,
     TagOption,
@@ -61,7 +62,13 @@ def monitors_list(ctx: typer.Context, tag: TagOption = None, as_json: JsonFlag =
     _table(
         ["name", "state", "expected", "last ping", "late after"],
         [
-            [m.name, m.state, m.expectation, m.raw["last_ping_at"], m.raw["late_after"]]
+            [
+                m.name,
+                m.state,
+                m.expectation,
+                output.when(m.raw["last_ping_at"], m.timezone),
+                output.when(m.raw["late_after"], m.timezone),
+            ]
             for m in monitors
         ],
     )
@@ -75,12 +82,15 @@ def monitors_show(ctx: typer.Context, monitor: str, as_json: JsonFlag = False) -
     if as_json:
         _print_json(found.raw)
         return
-    _fields(found.raw, MONITOR_FIELDS)
+    _fields(found.raw, MONITOR_FIELDS, found.timezone)
     pings = found.raw.get("pings") or []
     if pings:
         _table(
             ["at", "kind", "exit code", "from"],
-            [[p["at"], p["kind"], p["exit_code"], p["source_ip"]] for p in pings[:20]],
+            [
+                [output.when(p["at"], found.timezone), p["kind"], p["exit_code"], p["source_ip"]]
+                for p in pings[:20]
+            ],
         )
 
 
@@ -148,6 +158,8 @@ def _action(action: str) -> Any:
         with _client(ctx) as client:
             if action == "delete":
                 client.monitors.delete(monitor)
+                if as_json:
+                    return _print_json({"deleted": monitor})
                 console.print(f"deleted monitor {monitor}")
                 return
             done = getattr(client.monitors, action)(monitor)

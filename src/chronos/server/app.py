@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chronos import __version__
 from chronos.errors import ChronosError
-from chronos.server import dashboard
+from chronos.server import dashboard, telemetry
 from chronos.server.api import (
     alerts,
     audit,
@@ -73,6 +73,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Scheduling service: cron, interval and one-off jobs, pull or push.",
         lifespan=lifespan,
+        # /docs is served from the package (api/docs.py), not a CDN; ReDoc would need one.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     json_only = [Depends(require_json_body)]
@@ -90,6 +93,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         limit=runtime.settings.max_body_bytes,
         read_timeout=runtime.settings.body_read_timeout_seconds,
     )
+    telemetry.setup()  # OpenTelemetry, if the OTEL_* environment asks for it
+    telemetry.install(app)
     _install_error_handlers(app)
     openapi.install(app)
     return app

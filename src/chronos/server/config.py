@@ -117,6 +117,9 @@ class Settings:
     alert_interval_seconds: float = 10.0
     # Audit records older than this are pruned.
     audit_retention_seconds: float = 90 * 86400
+    # Alerts resolved longer ago than this, and webhook notifications sent (or given up) longer
+    # ago, are pruned; open alerts and notifications still to send stay.
+    alert_retention_seconds: float = 90 * 86400
     migrate_on_start: bool = True
     log_level: str = "info"
     # On SIGTERM/SIGINT: how long push requests in flight get to finish (and be recorded) before
@@ -158,6 +161,9 @@ class Settings:
             "alert_interval_seconds": env_duration("CHRONOS_ALERT_INTERVAL", "10s", positive=True),
             "audit_retention_seconds": env_duration(
                 "CHRONOS_AUDIT_RETENTION", "90d", positive=True
+            ),
+            "alert_retention_seconds": env_duration(
+                "CHRONOS_ALERT_RETENTION", "90d", positive=True
             ),
             "push_block_private": env.get("CHRONOS_PUSH_BLOCK_PRIVATE", "").lower()
             in ("1", "true", "yes", "on"),

@@ -44,6 +44,7 @@ from chronos.server.domain.timing import (
     parse_every,
 )
 from chronos.server.engine.push import InvalidTarget, check_push_target
+from chronos.server.engine.targets import literal_refusal
 from chronos.server.errors import InvalidSchedule, PayloadTooLarge, ValidationFailed
 from chronos.server.schemas import (
     DEFAULT_MAX_RETRIES,
@@ -58,8 +59,9 @@ from chronos.server.schemas import (
     validation_details,
 )
 
-ID_LIKE = re.compile(r"(acc|key|sec|sch|job|exe)_[0-9a-z]{26}")
-CALENDAR_ID_LIKE = re.compile(r"cal_[0-9a-z]{26}")
+# Every kind of Chronos id (``ids.new_id`` prefixes): a name that looks like one could be
+# taken for it where a path takes an id or a name.
+ID_LIKE = re.compile(r"(acc|key|sec|sch|job|exe|cal|mon|arl|alr|ntf|bfl|aud|png|sev)_[0-9a-z]{26}")
 
 # A lease shorter than this could expire before a worker's first heartbeat.
 MIN_TIMEOUT = 1.0
@@ -115,34 +117,55 @@ def _success_codes(codes: list[int | str] | None) -> list[str]:
     return [str(low) if low == high else f"{low}-{high}" for low, high in ranges]
 
 
-def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpTarget:
-    # The dispatcher's own request builder judges the target (check_push_target): what passes
-    # here can be sent.
+def check_outbound_target(
+    method: str, url: str, headers: dict[str, str], *, label: str = "push url", prefix: str = ""
+) -> None:
+    """The rules every request Chronos makes follows (push jobs, alert webhooks): an absolute
+    http(s) URL, never a link-local or cloud metadata address (checked here for a literal
+    address, and again on every connection), no header Chronos sets itself; then the
+    dispatcher's own request builder judges it (``check_push_target``), so what passes can be
+    sent. ``label`` names the URL in messages, ``prefix`` the fields in ``details``."""
     try:
-        parsed = urlsplit(target.url)
+        parsed = urlsplit(url)
         hostname = parsed.hostname
     except ValueError:  # e.g. "http://[::1/": not a URL at all
         parsed, hostname = None, None
     if parsed is None or parsed.scheme not in ("http", "https") or not hostname:
         raise ValidationFailed(
-            f"push url must be an absolute http(s) URL, got {target.url!r}",
+            f"{label} must be an absolute http(s) URL, got {url!r}",
             code="invalid_url",
-            details={"field": "url"},
+            details={"field": f"{prefix}url"},
         )
-    for name in target.headers:
+    refused = literal_refusal(hostname)
+    if refused is not None:
+        raise ValidationFailed(
+            f"{label}: Chronos never calls a {refused}",
+            code="invalid_url",
+            details={"field": f"{prefix}url"},
+        )
+    for name in headers:
         lowered = name.lower()
         if not _HEADER_NAME.match(name):
-            raise ValidationFailed(f"invalid header name {name!r}")
+            raise ValidationFailed(
+                f"invalid header name {name!r}", details={"field": f"{prefix}headers"}
+            )
         if lowered in RESERVED_HEADERS or lowered.startswith("x-chronos-"):
-            raise ValidationFailed(f"header {name!r} is set by Chronos and cannot be configured")
+            raise ValidationFailed(
+                f"header {name!r} is set by Chronos and cannot be configured",
+                details={"field": f"{prefix}headers"},
+            )
     try:
-        check_push_target(target.method, target.url, target.headers)
+        check_push_target(method, url, headers)
     except InvalidTarget as exc:
         raise ValidationFailed(
-            str(exc),
+            str(exc).replace("push url", label),
             code="invalid_url" if exc.field == "url" else "validation_error",
-            details={"field": exc.field},
+            details={"field": f"{prefix}{exc.field}"},
         ) from exc
+
+
+def normalize_http_target(target: HttpTargetIn, *, max_body_bytes: int) -> HttpTarget:
+    check_outbound_target(target.method, target.url, target.headers)
     if target.body is not None and len(target.body.encode()) > max_body_bytes:
         raise PayloadTooLarge(f"push body is larger than {max_body_bytes} bytes")
     return {
@@ -243,18 +266,7 @@ def normalize_schedule(
     body: ScheduleIn, *, max_payload_bytes: int, max_push_timeout: float | None = None
 ) -> ScheduleSpec:
     """The canonical ``spec`` of a schedule; raises a typed 4xx error if it cannot work."""
-    if ID_LIKE.fullmatch(body.name):
-        # PUT /v1/schedules/{name} and GET /v1/schedules/{id or name} must never be ambiguous.
-        raise ValidationFailed(
-            "a schedule name cannot look like a Chronos id (sch_ and 26 letters or digits)",
-            details={"field": "name", "name": body.name},
-        )
-    if "/" in body.name or body.name in (".", ".."):
-        # The name addresses the schedule in URLs (/v1/schedules/{name}), where these cannot be.
-        raise ValidationFailed(
-            "a schedule name cannot contain '/' or be '.' or '..'",
-            details={"field": "name", "name": body.name},
-        )
+    check_name(body.name, "schedule", "sch")
     given = [k for k in ("cron", "interval", "schedule") if getattr(body, k) is not None]
     if len(given) != 1:
         raise InvalidSchedule(
@@ -358,17 +370,18 @@ def _schedule_calendars(exclude: list[str], only: str | None) -> list[str]:
     return names
 
 
-def check_calendar_name(name: str) -> None:
-    """A calendar's name follows a schedule's rules: it addresses the calendar in URLs
-    (``/v1/calendars/{name}``) and must never be taken for an id."""
-    if CALENDAR_ID_LIKE.fullmatch(name) or ID_LIKE.fullmatch(name):
+def check_name(name: str, kind: str, prefix: str) -> None:
+    """A name addresses its resource in URLs (``PUT /v1/schedules/{name}``, ``GET …/{id or
+    name}``) and must never be ambiguous: it may not look like a Chronos id, contain '/', or
+    be '.' or '..'. ``kind`` and ``prefix`` (its ids') are for the message."""
+    if ID_LIKE.fullmatch(name):
         raise ValidationFailed(
-            "a calendar name cannot look like a Chronos id (cal_ and 26 letters or digits)",
+            f"a {kind} name cannot look like a Chronos id ({prefix}_ and 26 letters or digits)",
             details={"field": "name", "name": name},
         )
     if "/" in name or name in (".", ".."):
         raise ValidationFailed(
-            "a calendar name cannot contain '/' or be '.' or '..'",
+            f"a {kind} name cannot contain '/' or be '.' or '..'",
             details={"field": "name", "name": name},
         )
 
@@ -376,7 +389,7 @@ def check_calendar_name(name: str) -> None:
 def normalize_calendar(body: CalendarIn) -> tuple[str, str | None, CalendarSpec]:
     """A calendar's name, description and canonical entries (its ``ics`` text's all-day
     events added to the dates, ranges and rules given); a typed 422 when they cannot work."""
-    check_calendar_name(body.name)
+    check_name(body.name, "calendar", "cal")
     if body.description is not None and "\x00" in body.description:
         raise ValidationFailed("description must not contain NUL", details={"field": "description"})
     try:

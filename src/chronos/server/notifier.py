@@ -5,7 +5,7 @@ claimable sets it. The scheduler, the admission service and the dispatcher have 
 events, set when a schedule changes, a job gets a new ``run_at`` or a push job is queued.
 
 What the dashboard shows changed: ``changed(account, topic)`` (``jobs``, ``schedules``,
-``workers``), coalesced to at most one message per account and topic every
+``workers``, ``monitors``, ``alerts``), coalesced to at most one message per account and topic every
 :data:`CHANGE_COALESCE_SECONDS`, so a busy queue costs a few messages a second, not one per job.
 Live pages listen with :meth:`Notifier.on_change`.
 
@@ -28,7 +28,7 @@ from typing import Any
 Message = tuple[str, str, str]
 
 CHANGE_COALESCE_SECONDS = 0.25
-TOPICS = ("jobs", "schedules", "workers")
+TOPICS = ("jobs", "schedules", "workers", "monitors", "alerts")
 
 
 class Notifier:

@@ -88,8 +88,8 @@ class Runtime:
         self.overview = OverviewService(self.db, self.clock)
         self.calendars = CalendarService(self.db, self.clock, self.notifier)
         self.workers = WorkerService(self.db, self.clock)
-        self.monitors = MonitorService(self.db, self.clock)
-        self.alerts = AlertService(self.db, self.clock)
+        self.monitors = MonitorService(self.db, self.clock, self.notifier)
+        self.alerts = AlertService(self.db, self.clock, self.notifier)
         self.audit = AuditService(self.db)
         self.backfills = BackfillService(self.db, self.clock, self.notifier)
         self.on_started = on_started
@@ -110,6 +110,7 @@ class Runtime:
                     self.notifier,
                     retention=timedelta(seconds=self.settings.retention_seconds),
                     audit_retention=timedelta(seconds=self.settings.audit_retention_seconds),
+                    alert_retention=timedelta(seconds=self.settings.alert_retention_seconds),
                 )
             )
             notifier = AlertNotifier(
@@ -121,6 +122,7 @@ class Runtime:
                     self.clock,
                     interval=self.settings.alert_interval_seconds,
                     on_notify=notifier.wakeup.set,
+                    on_change=self.notifier.changed,
                 )
             )
             services.append(notifier)

@@ -130,6 +130,7 @@ READ_ONLY_SCHEDULE_FIELDS = frozenset(
         "success_rate",
         "paused",
         "recent_runs",
+        "cron_resolved",
     }
 )
 

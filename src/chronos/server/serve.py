@@ -11,65 +11,22 @@ they nor the startup lines ever show the database password or an operator-suppli
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import re
 import signal
 import sys
 import threading
 from collections.abc import Generator
-from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
-from sqlalchemy.engine import make_url
 from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 
+from chronos.logs import TEXT_FORMAT, JsonFormatter
 from chronos.server.app import create_app
 from chronos.server.config import Settings
+from chronos.server.locate import database_label, mask_url  # noqa: F401 (re-exported)
 from chronos.server.runtime import Runtime
-
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-MASK = "***"
-_SECRET_QUERY_KEYS = re.compile(r"pass|secret|token|key", re.IGNORECASE)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``, and
-    ``exc`` (the formatted traceback) when the record carries an exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            entry["exc"] = record.exc_text
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password (and any secret-looking query parameter) replaced by ``***``:
-    ``postgresql://user:***@host/db``."""
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", rf"\g<1>{MASK}@", url)
-    query = {
-        key: (MASK if _SECRET_QUERY_KEYS.search(key) else value)
-        for key, value in parsed.query.items()
-    }
-    rendered = parsed.set(query=query).render_as_string(hide_password=True)
-    return rendered.replace("%2A%2A%2A", MASK)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -113,7 +70,7 @@ def announce(runtime: Runtime) -> None:
         _say(settings, f"Chronos is running at {url} (dashboard at {url}/, API docs at {url}/docs)")
     else:
         _say(settings, f"Chronos is running at {url} (roles: {', '.join(sorted(settings.roles))})")
-    _say(settings, f"database: {mask_url(settings.database_url)}")
+    _say(settings, f"database: {database_label(settings.database_url)}")
     if runtime.bootstrap_key:
         if settings.bootstrap_api_key is not None:
             # The operator chose this key: never echo it.

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chronos.server.domain import jsonsafe
+from chronos.server.domain.monitors import MAX_PING_BODY_BYTES
 from chronos.server.domain.rows import KeyHolder
 from chronos.server.domain.states import KeyScope
 from chronos.server.store.errors import is_database_outage
@@ -100,17 +101,22 @@ class RequestGuard:
         if scope["method"] not in BODY_METHODS:
             return None
         headers = Headers(scope=scope)
-        if scope["path"].startswith("/v1/") and not scope["path"].startswith(TOKEN_PING_PATHS):
+        limit = self.limit
+        if scope["path"].startswith(TOKEN_PING_PATHS):
+            # No key is needed here: a stranger's body is bounded by what a ping may keep,
+            # not by the (much larger) limit of authenticated requests.
+            limit = min(limit, MAX_PING_BODY_BYTES)
+        elif scope["path"].startswith("/v1/"):
             refused = await self._authenticate(scope, headers)
             if refused is not None:
                 return refused
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return self._too_large()
+        if length is not None and length.isdigit() and int(length) > limit:
+            return self._too_large(limit)
         try:
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, limit)
         except _TooLarge:
-            return self._too_large()
+            return self._too_large(limit)
         except _TooSlow:
             response = error_response(
                 408,
@@ -147,7 +153,7 @@ class RequestGuard:
         scope.setdefault("state", {})["key_holder"] = holder
         return None
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -160,15 +166,15 @@ class RequestGuard:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 raise _TooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
 
-    def _too_large(self) -> JSONResponse:
-        message = f"request body is larger than {self.limit} bytes"
+    def _too_large(self, limit: int) -> JSONResponse:
+        message = f"request body is larger than {limit} bytes"
         response = error_response(413, "payload_too_large", message)
         # The rest of the body is not read: the connection cannot be reused.
         response.headers["Connection"] = "close"

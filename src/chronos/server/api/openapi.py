@@ -3,7 +3,8 @@
 FastAPI declares every ``422`` as its own ``{"detail": [...]}`` shape and no other error at all;
 Chronos answers every error with ``{"error": {"code", "message", "details"?}}``. This declares
 that body once (``Error``), uses it for ``422``, and adds it as the ``4XX``/``5XX`` answers of
-every operation, so clients and fuzzers can check error bodies too.
+every operation, so clients and fuzzers can check error bodies too. ``install`` also adds
+``/docs`` (Swagger UI from the package's own files: :mod:`chronos.server.api.docs`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+
+from chronos.server.api import docs
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -55,3 +58,4 @@ def install(app: FastAPI) -> None:
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
+    docs.install(app)

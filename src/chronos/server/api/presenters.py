@@ -19,6 +19,7 @@ from chronos.server.domain.rows import (
     ScheduleVersionRow,
 )
 from chronos.server.domain.schedules import (
+    spec_cron_resolved,
     spec_dst_policy,
     spec_exclude_calendars,
     spec_jitter,
@@ -80,6 +81,7 @@ def schedule_out(
     out = {
         "id": row["id"],
         **schedule_config_out(row["spec"]),
+        "cron_resolved": spec_cron_resolved(row["spec"]),
         "state": row["state"],
         "next_run_at": iso(row["next_run_at"]),
         "last_run_at": iso(row["last_run_at"]),
@@ -177,7 +179,12 @@ def claimed_job_out(row: ClaimedJob) -> dict[str, Any]:
         "trigger": row["trigger"],
         "tags": row["tags"],
         "timeout": format_seconds(row["timeout_seconds"]),
+        # A worker tells a last failed attempt ("failed") from one to be retried ("retry").
+        "max_retries": row["max_retries"],
         "lease_expires_at": iso(row["lease_expires_at"]),
+        # The W3C trace context the job was created in (null unless tracing was on): the
+        # worker's handler span continues it.
+        "traceparent": row.get("traceparent"),
     }
 
 

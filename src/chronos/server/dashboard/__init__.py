@@ -8,6 +8,7 @@ from starlette.staticfiles import StaticFiles
 
 from chronos.server.dashboard import (
     alerts_page,
+    calendars_page,
     editor,
     jobs_pages,
     live,
@@ -24,6 +25,14 @@ from chronos.server.dashboard.render import HERE
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     # The editor's /schedules/new comes before the schedule page's /schedules/{schedule}.
-    pages = (editor, schedules_list, schedule_page, jobs_pages, workers_page, monitors_page)
+    pages = (
+        editor,
+        schedules_list,
+        schedule_page,
+        jobs_pages,
+        workers_page,
+        monitors_page,
+        calendars_page,
+    )
     for module in (session_routes, live, overview, *pages, alerts_page):
         app.include_router(module.router)

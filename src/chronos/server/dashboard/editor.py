@@ -3,8 +3,13 @@ jobs, with a live preview of the next fires computed by the scheduler's own code
 
 The form is turned into the very body the REST API takes (:func:`body_from_form`) and goes
 through the same service calls: ``ScheduleService.preview`` as you type (what
-``POST /v1/schedules/preview`` answers), ``create``/``patch`` on save, ``JobService.create``
-for a one-off job. A body the API would refuse is refused here with the API's message.
+``POST /v1/schedules/preview`` answers, with the account's calendars), ``create``/``patch`` on
+save, ``JobService.create`` for a one-off job. A body the API would refuse is refused here with
+the API's message.
+
+An edit is a PATCH: the fields issue 14 added (DST policy, jitter, spread, calendars) are sent
+only when the form changes them (:data:`TIMING_FIELDS`), so a stored schedule that never set
+them keeps not setting them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from chronos.errors import ChronosError
 from chronos.server.api.presenters import schedule_config_out
-from chronos.server.dashboard.auth import Session, SessionDep, check_action, form
+from chronos.server.dashboard.auth import Session, SessionDep, check_action, form_items
 from chronos.server.dashboard.render import page, templates
 from chronos.server.dashboard.routing import DashboardRoute, is_htmx
 from chronos.server.domain import jsonsafe
@@ -33,6 +38,7 @@ from chronos.server.store.errors import StoreError
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 PREVIEW_COUNT = 10
+CALENDARS_SHOWN = 200  # the calendars the editor offers (newest first)
 KINDS = ("cron", "interval", "once")
 UNIT_LETTERS = {"second": "s", "minute": "m", "hour": "h", "day": "d", "week": "w"}
 TIMEZONES = sorted(available_timezones())
@@ -56,6 +62,21 @@ DEFAULTS = {
     "misfire_policy": "run_once",
     "tags": "",
     "enabled": "on",
+    "dst_gap": "shift",
+    "dst_overlap": "first",
+    "jitter": "0s",
+    "spread": "0s",
+    "exclude_calendars": "",  # names, one per line (the form's multi-select)
+    "only_calendar": "",
+}
+# The body key each group of the editor's timing fields makes; a PATCH sends a key only when
+# one of its fields changed.
+TIMING_FIELDS = {
+    "dst_policy": ("dst_gap", "dst_overlap"),
+    "jitter": ("jitter",),
+    "spread": ("spread",),
+    "exclude_calendars": ("exclude_calendars",),
+    "only_calendar": ("only_calendar",),
 }
 
 
@@ -83,6 +104,7 @@ def body_from_form(
         body["concurrency"] = fields.get("concurrency", "forbid")
         body["misfire_policy"] = fields.get("misfire_policy", "run_once")
         body["enabled"] = fields.get("enabled") == "on"
+        body.update(_timing(fields))
     if fields.get("target", "pull") == "push":
         http: dict[str, Any] = {
             "url": fields.get("url", "").strip(),
@@ -118,6 +140,40 @@ def body_from_form(
     if found is not None:
         raise ValidationFailed(found)
     return body
+
+
+def _timing(fields: dict[str, str]) -> dict[str, Any]:
+    """A schedule's DST policy, jitter, spread and calendars, as the API's body names them."""
+    return {
+        "dst_policy": {
+            "gap": fields.get("dst_gap", "shift"),
+            "overlap": fields.get("dst_overlap", "first"),
+        },
+        "jitter": fields.get("jitter", "").strip() or 0,
+        "spread": fields.get("spread", "").strip() or 0,
+        "exclude_calendars": calendar_names(fields.get("exclude_calendars", "")),
+        "only_calendar": fields.get("only_calendar", "").strip() or None,
+    }
+
+
+def _same(field: str, given: str, stored: str) -> bool:
+    if field == "exclude_calendars":  # a set, whatever order the API stored it in
+        return sorted(calendar_names(given)) == sorted(calendar_names(stored))
+    return given.strip() == stored.strip()
+
+
+def calendar_names(text: str) -> list[str]:
+    return [name.strip() for name in text.splitlines() if name.strip()]
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The editor's fields; the calendars' multi-select (a repeated field) as one per line."""
+    items = await form_items(request)
+    fields = dict(items)
+    if any(key == "exclude_calendars" for key, _ in items):
+        chosen = [v for k, v in items if k == "exclude_calendars" and v.strip()]
+        fields["exclude_calendars"] = "\n".join(chosen)
+    return fields
 
 
 def _no_constant(name: str) -> Any:
@@ -208,12 +264,18 @@ def fields_from_spec(spec: Any) -> dict[str, str]:
         "misfire_policy": config["misfire_policy"],
         "tags": "\n".join(f"{k}={v}" for k, v in sorted(config["tags"].items())),
         "enabled": "on" if config["enabled"] else "",
+        "dst_gap": config["dst_policy"]["gap"],
+        "dst_overlap": config["dst_policy"]["overlap"],
+        "jitter": f"{config['jitter']}s",
+        "spread": f"{config['spread']}s",
+        "exclude_calendars": "\n".join(config["exclude_calendars"]),
+        "only_calendar": config["only_calendar"] or "",
     }
 
 
-def _editor(
+async def _editor(
     request: Request,
-    session: Session | None,
+    session: Session,
     fields: dict[str, str],
     *,
     schedule: Any = None,
@@ -221,6 +283,13 @@ def _editor(
     errors: list[dict[str, Any]] | None = None,
     status_code: int = 200,
 ) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    rows, _ = await runtime.calendars.find(session.account_id, cursor=None, limit=CALENDARS_SHOWN)
+    names = sorted(row["name"] for row in rows)
+    chosen = calendar_names(fields.get("exclude_calendars", ""))
+    only = fields.get("only_calendar", "")
+    # A name the form holds but the account lacks (deleted, or typed in a URL) stays visible.
+    names += [name for name in [*chosen, only] if name and name not in names]
     context = {
         "fields": fields,
         "schedule": schedule,
@@ -228,6 +297,8 @@ def _editor(
         "errors": errors or [],
         "timezones": TIMEZONES,
         "kept_headers": _headers_of(schedule),
+        "calendars": names,
+        "excluded": chosen,
     }
     return page(request, "editor.html", session, context, status_code=status_code)
 
@@ -242,14 +313,14 @@ def _headers_of(schedule: Any) -> dict[str, str]:
 @router.get("/schedules/new")
 async def new_schedule(request: Request, session: SessionDep) -> Response:
     fields = {**DEFAULTS, **{k: v for k, v in request.query_params.items() if k in DEFAULTS}}
-    return _editor(request, session, fields)
+    return await _editor(request, session, fields)
 
 
 @router.get("/schedules/{schedule}/edit")
 async def edit_schedule(schedule: str, request: Request, session: SessionDep) -> Response:
     runtime: Runtime = request.app.state.runtime
     view = await runtime.schedules.get(session.account_id, schedule)
-    return _editor(request, session, fields_from_spec(view.row["spec"]), schedule=view)
+    return await _editor(request, session, fields_from_spec(view.row["spec"]), schedule=view)
 
 
 @router.post("/schedules/preview")
@@ -257,7 +328,7 @@ async def preview(request: Request, session: SessionDep) -> Response:
     """The preview fragment for the editor's current fields (nothing is stored)."""
     await check_action(request, session)
     runtime: Runtime = request.app.state.runtime
-    fields = await form(request)
+    fields = await read_form(request)
     context: dict[str, Any] = {"request": request, "fields": fields}
     try:
         body = body_from_form(fields)
@@ -267,7 +338,9 @@ async def preview(request: Request, session: SessionDep) -> Response:
             context["once_delay"] = spec["delay"]
         else:
             body.setdefault("name", "preview")
-            context["preview"] = await runtime.schedules.preview(body, PREVIEW_COUNT)
+            context["preview"] = await runtime.schedules.preview(
+                body, PREVIEW_COUNT, session.account_id
+            )
         context["local_warnings"] = local_time_warnings(fields)
     except ChronosError as exc:
         context["error"] = exc.message
@@ -281,7 +354,7 @@ async def preview(request: Request, session: SessionDep) -> Response:
 async def create(request: Request, session: SessionDep) -> Response:
     await check_action(request, session)
     runtime: Runtime = request.app.state.runtime
-    fields = await form(request)
+    fields = await read_form(request)
     actor = Actor.of(session.holder, via="dashboard")
     try:
         body = body_from_form(fields)
@@ -292,7 +365,7 @@ async def create(request: Request, session: SessionDep) -> Response:
             session.account_id, runtime.schedules.parse(body), actor=actor
         )
     except (ChronosError, StoreError) as exc:
-        return _refused(request, session, fields, exc)
+        return await _refused(request, session, fields, exc)
     return _go(request, f"/schedules/{view.row['id']}")
 
 
@@ -301,12 +374,17 @@ async def update(schedule: str, request: Request, session: SessionDep) -> Respon
     await check_action(request, session)
     runtime: Runtime = request.app.state.runtime
     view = await runtime.schedules.get(session.account_id, schedule)
-    fields = await form(request)
+    fields = await read_form(request)
     if fields.get("kind") not in ("cron", "interval"):
         fields["kind"] = "cron"  # a schedule stays a schedule
     try:
         body = body_from_form(fields, kept_headers=_headers_of(view) or None)
         body = {**{"cron": None, "interval": None}, **body}
+        stored = fields_from_spec(view.row["spec"])
+        for key, names in TIMING_FIELDS.items():
+            # Not in the form, or as stored: a PATCH leaves it as it is.
+            if all(n not in fields or _same(n, fields[n], stored[n]) for n in names):
+                body.pop(key, None)
         view = await runtime.schedules.patch(
             session.account_id,
             view.row["id"],
@@ -314,11 +392,11 @@ async def update(schedule: str, request: Request, session: SessionDep) -> Respon
             actor=Actor.of(session.holder, via="dashboard"),
         )
     except (ChronosError, StoreError) as exc:
-        return _refused(request, session, fields, exc, schedule=view)
+        return await _refused(request, session, fields, exc, schedule=view)
     return _go(request, f"/schedules/{view.row['id']}")
 
 
-def _refused(
+async def _refused(
     request: Request,
     session: Session,
     fields: dict[str, str],
@@ -329,7 +407,7 @@ def _refused(
     error = from_store_error(exc) if isinstance(exc, StoreError) else exc
     assert isinstance(error, ChronosError)
     details = error.details if isinstance(error.details, list) else []
-    return _editor(
+    return await _editor(
         request,
         session,
         fields,

@@ -1,11 +1,11 @@
 """``GET /events``: server-sent events that tell a signed-in page what to refresh.
 
-Each message names a topic (``jobs``, ``schedules``, ``workers``) of the viewer's account; the
-page re-fetches the fragments that show it. Sources are the node's own changes and, in a
-cluster, the other nodes' (``LISTEN/NOTIFY`` through the notifier's bridge), coalesced by the
-notifier. A comment every :data:`KEEPALIVE_SECONDS` keeps proxies from closing the stream; the
-stream ends when the node shuts down, and the page falls back to polling every 2 s until it
-reconnects.
+Each message names a topic (``jobs``, ``schedules``, ``workers``, ``monitors``, ``alerts``)
+of the viewer's account; the page re-fetches the fragments that show it. Sources are the
+node's own changes and, in a cluster, the other nodes' (``LISTEN/NOTIFY`` through the
+notifier's bridge), coalesced by the notifier. A comment every :data:`KEEPALIVE_SECONDS`
+keeps proxies from closing the stream; the stream ends when the node shuts down, and the page
+falls back to polling every 2 s until it reconnects.
 """
 
 from __future__ import annotations

@@ -10,9 +10,14 @@
 - its runs with their durations and a chart of them (``runtime.schedules.runs``);
 - its versions, a diff between any two (``?a=&b=``) and a rollback per version
   (``POST /schedules/{schedule}/actions/rollback/{version}``);
-- its history (who did what, when, why).
+- its history (who did what, when, why) and its audit trail (``runtime.audit``, as
+  ``GET /v1/audit?resource_id=``: each change with its diff and reason);
+- its backfills (``runtime.backfills``, as ``GET /v1/schedules/{id}/backfills``), a form to
+  start one (``POST /schedules/{schedule}/actions/backfill``) and a cancel button per running
+  one (``POST /schedules/{schedule}/actions/backfills/{id}/cancel``).
 
-The header, the ledger, the runs and the history are live regions; the diff is not.
+The header, the ledger, the runs, the backfills, the history and the audit trail are live
+regions; the diff is not.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -31,16 +36,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from chronos.server.api.presenters import schedule_config_out
-from chronos.server.dashboard.auth import Session, SessionDep, check_action
-from chronos.server.dashboard.render import page
+from chronos.server.dashboard.auth import Session, SessionDep, check_action, form
+from chronos.server.dashboard.render import flash, page
 from chronos.server.dashboard.routing import DashboardRoute, is_htmx
 from chronos.server.domain.audit import Actor
+from chronos.server.domain.backfill import Overlap
 from chronos.server.domain.describe import describe_interval, describe_spec
 from chronos.server.domain.ledger import Slot, SlotOutcome
 from chronos.server.domain.rows import ScheduleSpec, ScheduleVersionRow
 from chronos.server.domain.timing import iso, parse_iso
-from chronos.server.errors import BadRequest
+from chronos.server.errors import BadRequest, ValidationFailed
 from chronos.server.runtime import Runtime
+from chronos.server.services.audit import AuditFilter
 from chronos.server.services.schedules import Run
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -53,6 +60,8 @@ STRIP_CELLS = 120
 RUNS_PAGE = 50
 UPCOMING = 10
 HISTORY = 50
+BACKFILLS_SHOWN = 20
+AUDIT_SHOWN = 50
 PROBLEMS = frozenset({SlotOutcome.LATE, SlotOutcome.MISSED, SlotOutcome.SKIPPED})
 # Runs of these (same reason, one after another) read better as one line.
 GROUPED = frozenset(
@@ -156,6 +165,68 @@ async def rollback(request: Request, schedule: str, version: int, session: Sessi
     return await _render(request, session, row["id"], shown, message=message)
 
 
+@router.post("/schedules/{schedule}/actions/backfill")
+async def start_backfill(request: Request, schedule: str, session: SessionDep) -> Response:
+    """Run the slots of a past range (``from``/``to``, UTC) that have no job, as
+    ``POST /v1/schedules/{id}/backfill`` does; ``overlap=rerun`` runs finished ones again."""
+    await check_action(request, session)
+    runtime: Runtime = request.app.state.runtime
+    fields = await form(request)
+    start, end = _utc_field(fields, "from"), _utc_field(fields, "to")
+    overlap = fields.get("overlap", "skip")
+    if overlap not in ("skip", "rerun"):
+        raise ValidationFailed("overlap: skip or rerun")
+    reason = fields.get("reason", "").strip()[:500] or None
+    actor = Actor.of(session.holder, via="dashboard", reason=reason)
+    view = await runtime.backfills.create(
+        session.account_id, schedule, start, end, Overlap(overlap), actor=actor
+    )
+    row = view.row
+    if not is_htmx(request):
+        return RedirectResponse(f"/schedules/{row['schedule_id']}#backfills-title", 303)
+    made = f"{row['created']} job{'' if row['created'] == 1 else 's'} created"
+    if row["rerun"]:
+        made += f", {row['rerun']} run again"
+    skipped = f"{row['skipped_existing']} slot{'' if row['skipped_existing'] == 1 else 's'}"
+    message = f"Backfill {row['id']}: {made}; {skipped} already had a job"
+    if row["excluded"]:
+        message += f"; {row['excluded']} excluded by a calendar"
+    return flash(message + ".", kind="ok")
+
+
+@router.post("/schedules/{schedule}/actions/backfills/{backfill_id}/cancel")
+async def cancel_backfill(
+    request: Request, schedule: str, backfill_id: str, session: SessionDep
+) -> Response:
+    """Cancel a backfill's jobs that have not started (``POST /v1/backfills/{id}/cancel``)."""
+    await check_action(request, session)
+    runtime: Runtime = request.app.state.runtime
+    view = await runtime.schedules.get(session.account_id, schedule)
+    found = await runtime.backfills.get(session.account_id, backfill_id)
+    if found.row["schedule_id"] != view.row["id"]:
+        raise BadRequest(f"backfill {backfill_id!r} is not one of {view.row['name']}'s")
+    done = await runtime.backfills.cancel(
+        session.account_id, backfill_id, actor=Actor.of(session.holder, via="dashboard")
+    )
+    if not is_htmx(request):
+        return RedirectResponse(f"/schedules/{view.row['id']}#backfills-title", 303)
+    count = done.canceled
+    message = f"Canceled backfill {backfill_id}: {count} job{'' if count == 1 else 's'} canceled"
+    return flash(message + " (running ones finish).", kind="ok")
+
+
+def _utc_field(fields: dict[str, str], name: str) -> datetime:
+    """A form's date and time (``datetime-local``: no offset, read as UTC; or RFC 3339)."""
+    text = fields.get(name, "").strip()
+    if not text:
+        raise ValidationFailed(f"{name}: a date and time (UTC) is required")
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(f"{name}: {text[:40]!r} is not a date and time") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 def _shown_on(request: Request) -> PageQuery:
     """What the page an action came from shows (htmx sends its URL), so that the parts the
     answer replaces match it; the defaults if that cannot be read."""
@@ -204,6 +275,12 @@ async def _render(
     )
     versions = await runtime.schedules.versions(account_id, schedule_id)
     events = await runtime.schedules.events(account_id, schedule_id, limit=HISTORY)
+    backfills, _ = await runtime.backfills.find(
+        account_id, schedule_id, cursor=None, limit=BACKFILLS_SHOWN
+    )
+    audit, _ = await runtime.audit.find(
+        account_id, AuditFilter(resource_id=schedule_id), limit=AUDIT_SHOWN
+    )
 
     rows, older = _ledger_rows(ledger.slots, shown)
     diff_a, diff_b = _compared(versions, shown)
@@ -234,11 +311,24 @@ async def _render(
         "diff_b": diff_b,
         "diff": _diff(diff_a, diff_b) if diff_a and diff_b else [],
         "events": events,
+        "backfills": backfills,
+        "audit": [(record, _audit_changes(record["changes"])) for record in audit],
+        "config": schedule_config_out(row["spec"]),
+        "backfill_default": _backfill_default(now),
         "message": message,
         "message_kind": message_kind,
         "page_url": _page_url(schedule_id, shown),
     }
     return page(_as_page_request(request, schedule_id, shown), "schedule.html", session, context)
+
+
+def _backfill_default(now: datetime) -> dict[str, str]:
+    """The backfill form's range at first: the last full day (UTC)."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "from": (today - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "to": today.strftime("%Y-%m-%dT%H:%M"),
+    }
 
 
 def _page_url(schedule_id: str, shown: PageQuery) -> str:
@@ -388,6 +478,50 @@ def _diff(a: ScheduleVersionRow, b: ScheduleVersionRow) -> list[tuple[str, str]]
 
 def _pretty(config: dict[str, Any]) -> list[str]:
     return json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False).splitlines(True)
+
+
+def _audit_changes(changes: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """An audit record's changes as ``(field, before, after)`` JSON texts, hidden as the page
+    hides them elsewhere: push header values and bodies, URL passwords."""
+    out: list[tuple[str, str, str]] = []
+    for field, change in sorted((changes or {}).items()):
+        if field == "version":
+            continue
+        before, after = (
+            change if isinstance(change, list | tuple) and len(change) == 2 else (None, change)
+        )
+        out.append((field, _audit_value(field, before), _audit_value(field, after)))
+    return out
+
+
+def _audit_value(field: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if field.startswith(("delivery.http.headers", "delivery.http.body")):
+        return HIDDEN
+    if field == "delivery.http.url" and isinstance(value, str):
+        return json.dumps(_audit_url(value))
+    if field in ("delivery", "delivery.http") and isinstance(value, dict):
+        http = value.get("http", value) if field == "delivery" else value
+        if isinstance(http, dict):
+            hidden = {
+                **http,
+                "headers": {name: HIDDEN for name in http.get("headers") or {}},
+                "body": None if http.get("body") is None else HIDDEN,
+            }
+            if isinstance(http.get("url"), str):
+                hidden["url"] = _audit_url(http["url"])
+            value = {**value, "http": hidden} if field == "delivery" else hidden
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _audit_url(url: str) -> str:
+    """The audit log has hidden a URL's password already (``[redacted]``, which is not a URL
+    any more); any other URL loses its password here."""
+    try:
+        return _safe_url(url)
+    except ValueError:
+        return url
 
 
 def _redacted(spec: ScheduleSpec, other: ScheduleSpec) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from chronos.server.dashboard.auth import SessionDep
 from chronos.server.dashboard.render import page
 from chronos.server.dashboard.routing import DashboardRoute
+from chronos.server.domain.thresholds import WORKER_ALIVE_SECONDS
 from chronos.server.runtime import Runtime
-from chronos.server.services.overview import WORKER_ALIVE_SECONDS
 from chronos.server.services.workers import PUSH_SAMPLE_LIMIT, WORKERS_SEEN_WITHIN
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)

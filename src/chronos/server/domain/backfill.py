@@ -49,7 +49,8 @@ class BackfillStatus(StrEnum):
 
 class TooManySlots(ValueError):
     """The range holds more slots than a backfill may take; ``last_allowed`` is the slot at
-    which the first ``limit`` of them end (a ``to`` that fits)."""
+    which the first ``limit`` of them end (a ``to`` that fits). ``scanned``: the limit is on
+    the slots looked at, calendar-excluded ones included."""
 
     def __init__(self, limit: int, last_allowed: datetime, *, scanned: bool = False) -> None:
         super().__init__(f"more than {limit} slots")
@@ -84,6 +85,9 @@ def plan_backfill(
         fire = next_fire(trigger, cursor, window)
         if fire is None or fire > end:
             break
+        if len(slots) + skipped == max_scanned:
+            # ``cursor``: the last slot looked at, so a ``to`` there fits (as it does below).
+            raise TooManySlots(max_scanned, cursor, scanned=True)
         cursor = fire
         if excluded is not None and excluded(fire) is not None:
             skipped += 1
@@ -91,8 +95,6 @@ def plan_backfill(
             if len(slots) == max_slots:
                 raise TooManySlots(max_slots, slots[-1])
             slots.append(fire)
-        if len(slots) + skipped >= max_scanned:
-            raise TooManySlots(max_slots, slots[-1] if slots else fire, scanned=True)
     return BackfillPlan(slots, skipped)
 
 

@@ -16,6 +16,7 @@ reader's limits (size, lines, nesting, events) are what make hostile input harml
 
 from __future__ import annotations
 
+import calendar as _stdlib_calendar
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -36,6 +37,9 @@ MAX_DEPTH = 8
 MAX_EVENTS = MAX_DATES
 # The longest all-day event taken (a longer one is almost surely a mistake).
 MAX_EVENT_DAYS = 3660
+# The most years the ``COUNT`` rules of one text may be searched through, all together (each
+# year is one date to compute): 5,000 events of ``COUNT=1000`` must not keep a request busy.
+MAX_COUNT_YEARS = 200_000
 
 _NAME = re.compile(r"^[A-Za-z0-9-]+$")
 _ICS_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
@@ -84,6 +88,7 @@ def parse_ics(text: str) -> CalendarSpec:
     dates: list[str] = []
     ranges: list[dict[str, str]] = []
     rules: list[CalendarRule] = []
+    budget = _Budget(MAX_COUNT_YEARS)
     for event in events:
         status = event.get("STATUS")
         if status is not None and status.value.upper() == "CANCELLED":
@@ -97,7 +102,7 @@ def parse_ics(text: str) -> CalendarSpec:
         if rrule is not None:
             if last != first:
                 raise IcsError("a recurring event must last one day", rrule.line)
-            rule = _yearly_rule(rrule, first)
+            rule = _yearly_rule(rrule, first, budget)
             if rule is not None:
                 rules.append(rule)
             continue
@@ -241,13 +246,20 @@ def _span(event: _Event) -> tuple[date, date]:
         days = int(match[1]) * 7 if match[1] else int(match[2])
         if days < 1:
             raise IcsError("DURATION must be at least a day", duration.line)
+        if (date.max - first).days < days - 1:
+            raise IcsError("the event ends after the year 9999", duration.line)
         last = first + timedelta(days=days - 1)
     if (last - first).days >= MAX_EVENT_DAYS:
         raise IcsError(f"an event longer than {MAX_EVENT_DAYS} days", start.line)
     return first, last
 
 
-def _yearly_rule(prop: _Property, first: date) -> CalendarRule | None:
+@dataclass
+class _Budget:
+    years: int
+
+
+def _yearly_rule(prop: _Property, first: date, budget: _Budget) -> CalendarRule | None:
     """The rule of a simple yearly recurrence starting on ``first``."""
     parts: dict[str, str] = {}
     for item in prop.value.split(";"):
@@ -294,7 +306,7 @@ def _yearly_rule(prop: _Property, first: date) -> CalendarRule | None:
     elif "COUNT" in parts:
         count = _int_part(parts, "COUNT", prop, 1, 1000)
         assert count is not None
-        rule["end"] = _nth_occurrence(rule, first, count, prop).isoformat()
+        rule["end"] = _nth_occurrence(rule, first, count, prop, budget).isoformat()
     return rule
 
 
@@ -307,10 +319,18 @@ def _int_part(parts: dict[str, str], key: str, prop: _Property, low: int, high: 
     return int(text)
 
 
-def _nth_occurrence(rule: CalendarRule, first: date, count: int, prop: _Property) -> date:
+def _nth_occurrence(
+    rule: CalendarRule, first: date, count: int, prop: _Property, budget: _Budget
+) -> date:
     """The date of the ``count``-th occurrence of a yearly rule from ``first``."""
     found = 0
     for year in range(first.year, min(first.year + 4 * count + 8, 9999)):
+        budget.years -= 1
+        if budget.years < 0:
+            raise IcsError(
+                f"RRULE COUNTs reach more than {MAX_COUNT_YEARS} years in total: use UNTIL",
+                prop.line,
+            )
         for day in _year_candidates(rule, year):
             if day >= first and rule_matches(rule, day):
                 found += 1
@@ -320,11 +340,18 @@ def _nth_occurrence(rule: CalendarRule, first: date, count: int, prop: _Property
 
 
 def _year_candidates(rule: CalendarRule, year: int) -> list[date]:
+    """The day of ``year`` a yearly rule (``yearly`` or ``nth_weekday``, in its month) can
+    hold on, computed (none when the month has no such day)."""
     month = rule.get("month", 1)
-    start = date(year, month, 1)
-    days: list[date] = []
-    day = start
-    while day.month == month:
-        days.append(day)
-        day += timedelta(days=1)
-    return days
+    days_in_month = _stdlib_calendar.monthrange(year, month)[1]
+    if rule["kind"] == "yearly":
+        day = rule["day"]
+    else:
+        weekday = WEEKDAYS.index(rule["weekday"])
+        n = rule["n"]
+        if n > 0:
+            day = 1 + (weekday - date(year, month, 1).weekday()) % 7 + 7 * (n - 1)
+        else:
+            last = date(year, month, days_in_month).weekday()
+            day = days_in_month - (last - weekday) % 7 - 7 * (-n - 1)
+    return [date(year, month, day)] if 1 <= day <= days_in_month else []

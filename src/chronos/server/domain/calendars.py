@@ -27,12 +27,12 @@ import calendar as _stdlib_calendar
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypedDict, TypeGuard
 from zoneinfo import ZoneInfo
 
-from chronos.server.domain.timing import IntervalTrigger, ScheduleTrigger
+from chronos.server.domain.timing import IntervalTrigger, ScheduleTrigger, Trigger
 
 MAX_DATES = 5000
 MAX_RANGES = 500
@@ -244,27 +244,86 @@ def rule_matches(rule: CalendarRule, day: date) -> bool:
     return False  # pragma: no cover - normalize_entries admits only the kinds above
 
 
+# A rule without its bounds: (kind, weekday, n, month, day), None where the rule has none.
+_RuleKey = tuple[str, str | None, int | None, int | None, int | None]
+
+
+def _rule_key(rule: CalendarRule) -> _RuleKey:
+    return (rule["kind"], rule.get("weekday"), rule.get("n"), rule.get("month"), rule.get("day"))
+
+
+def _day_keys(day: date) -> list[_RuleKey]:
+    """The keys of every rule that can hold on ``day`` (its bounds aside): what
+    :func:`rule_matches` accepts, as a handful of lookups instead of a scan of all rules."""
+    weekday = day.weekday()
+    name = WEEKDAYS[weekday]
+    days_in_month = _stdlib_calendar.monthrange(day.year, day.month)[1]
+    first_n = (day.day - 1) // 7 + 1
+    last_n = -((days_in_month - day.day) // 7 + 1)
+    is_last_business = day == _last_business_day(day.year, day.month)
+    keys: list[_RuleKey] = [("yearly", None, None, day.month, day.day)]
+    for month in (None, day.month):
+        keys.append(("weekends" if weekday >= 5 else "weekdays", None, None, month, None))
+        keys.append(("nth_weekday", name, first_n, month, None))
+        keys.append(("nth_weekday", name, last_n, month, None))
+        if is_last_business:
+            keys.append(("last_business_day", None, None, month, None))
+    return keys
+
+
+def _rule_index(rules: Iterable[CalendarRule]) -> dict[_RuleKey, tuple[tuple[date, ...], ...]]:
+    """Rules by key, each key's ``start``/``end`` bounds merged: (starts, ends), sorted."""
+    spans: dict[_RuleKey, list[tuple[date, date]]] = {}
+    for rule in rules:
+        first = date.fromisoformat(rule["start"]) if "start" in rule else date.min
+        last = date.fromisoformat(rule["end"]) if "end" in rule else date.max
+        spans.setdefault(_rule_key(rule), []).append((first, last))
+    index: dict[_RuleKey, tuple[tuple[date, ...], ...]] = {}
+    for key, found in spans.items():
+        merged = _merge(found)
+        index[key] = (tuple(a for a, _ in merged), tuple(b for _, b in merged))
+    return index
+
+
+def _merge(spans: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    merged: list[tuple[date, date]] = []
+    for first, last in sorted(spans):
+        if merged and (merged[-1][1] == date.max or first <= merged[-1][1] + _DAY):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _in_spans(starts: tuple[date, ...], ends: tuple[date, ...], day: date) -> bool:
+    index = bisect_right(starts, day) - 1
+    return index >= 0 and day <= ends[index]
+
+
 @dataclass(frozen=True)
 class Calendar:
-    """A calendar compiled for membership tests: ``date in calendar``."""
+    """A calendar compiled for membership tests: ``date in calendar``. Its rules are indexed
+    by what they match (a day looks up a few keys, however many rules there are): a schedule
+    naming many calendars of many rules still finds its next day fast."""
 
     dates: frozenset[date] = frozenset()
     # Merged, non-overlapping ranges: starts and ends, sorted.
     range_starts: tuple[date, ...] = ()
     range_ends: tuple[date, ...] = ()
     rules: tuple[CalendarRule, ...] = ()
+    rule_index: Mapping[_RuleKey, tuple[tuple[date, ...], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.rules and not self.rule_index:
+            object.__setattr__(self, "rule_index", _rule_index(self.rules))
 
     @classmethod
     def compile(cls, spec: CalendarSpec) -> Calendar:
-        spans = sorted(
+        merged = _merge(
             (date.fromisoformat(r["from"]), date.fromisoformat(r["to"])) for r in spec["ranges"]
         )
-        merged: list[tuple[date, date]] = []
-        for first, last in spans:
-            if merged and first <= merged[-1][1] + _DAY:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
-            else:
-                merged.append((first, last))
         return cls(
             frozenset(date.fromisoformat(d) for d in spec["dates"]),
             tuple(first for first, _ in merged),
@@ -277,20 +336,20 @@ class Calendar:
             return False
         if day in self.dates:
             return True
-        index = bisect_right(self.range_starts, day) - 1
-        if index >= 0 and day <= self.range_ends[index]:
+        if _in_spans(self.range_starts, self.range_ends, day):
             return True
-        return any(rule_matches(rule, day) for rule in self.rules)
+        if not self.rule_index:
+            return False
+        for key in _day_keys(day):
+            spans = self.rule_index.get(key)
+            if spans is not None and _in_spans(spans[0], spans[1], day):
+                return True
+        return False
 
     def days_between(self, first: date, last: date) -> list[date]:
         """The calendar's dates in ``[first, last]``, in order."""
-        found: list[date] = []
-        day = first
-        while day <= last:
-            if day in self:
-                found.append(day)
-            day += _DAY
-        return found
+        days = (date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1))
+        return [day for day in days if day in self]  # ordinals: no overflow past 9999-12-31
 
 
 EMPTY = Calendar()
@@ -371,9 +430,13 @@ class CalendarTrigger:
 
     inner: ScheduleTrigger
     filter: SlotFilter
+    # No fire after this instant (a series of fires, see :func:`series_trigger`).
+    until: datetime | None = None
 
     def next_fire(self, after: datetime) -> datetime | None:
         horizon = after + LOOKAHEAD
+        if self.until is not None:
+            horizon = min(horizon, self.until)
         cursor = after
         while True:
             fire = self.inner.next_fire(cursor)
@@ -396,6 +459,16 @@ class CalendarTrigger:
             if self.filter.day_reason(day) is None:
                 return fire
             cursor = min(fire, self.filter.day_start(day)) - _MICRO
+
+
+def series_trigger(trigger: Trigger, start: datetime) -> Trigger:
+    """``trigger`` for listing fires one after another from ``start`` (upcoming, preview):
+    a calendar-filtered one stops :data:`LOOKAHEAD` after ``start``, so a long list whose
+    fires are years apart (an ``only_calendar`` of leap days) costs one look-ahead, not one
+    per fire."""
+    if isinstance(trigger, CalendarTrigger):
+        return replace(trigger, until=start + LOOKAHEAD)
+    return trigger
 
 
 def count_excluded(

@@ -87,6 +87,7 @@ def _job_row(
         "updated_at": now,
         "finished_at": now if final else None,
         "backfill_id": None,
+        "traceparent": None,  # set by the create or fire span while tracing is on
     }
 
 

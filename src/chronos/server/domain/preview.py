@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from chronos.server.domain.calendars import Calendars
+from chronos.server.domain.calendars import Calendars, series_trigger
 from chronos.server.domain.describe import describe_spec
 from chronos.server.domain.rows import ScheduleSpec
 from chronos.server.domain.schedules import fire_trigger, schedule_trigger, schedule_window
@@ -91,7 +91,7 @@ def preview_schedule(
     warnings: list[PreviewWarning] = []
     if spec["enabled"]:
         trigger = fire_trigger(spec, now, calendars)
-        fires = upcoming(trigger, now, count, schedule_window(spec))
+        fires = upcoming(series_trigger(trigger, now), now, count, schedule_window(spec))
     else:
         warnings.append(
             PreviewWarning(

@@ -154,6 +154,8 @@ class JobRow(TypedDict):
     finished_at: datetime | None
     # The backfill that created (or last reran) the job; absent on rows built for other paths.
     backfill_id: NotRequired[str | None]
+    # The W3C trace context the job was created in, while tracing is on (server/telemetry.py).
+    traceparent: NotRequired[str | None]
 
 
 class ClaimedJob(TypedDict):
@@ -176,6 +178,7 @@ class ClaimedJob(TypedDict):
     created_at: datetime
     execution_id: str
     lease_expires_at: datetime
+    traceparent: NotRequired[str | None]  # the job's trace context, if it has one
 
 
 class ExecutionRow(TypedDict):
@@ -209,6 +212,7 @@ class LockedExecution(TypedDict):
     retry_base: int
     max_retries: int
     retry_policy: RetryPolicyData
+    traceparent: NotRequired[str | None]  # the job's trace context, if it has one
 
 
 class JobOutcome(TypedDict):
@@ -278,6 +282,10 @@ class AccountRow(TypedDict):
     id: str
     name: str
     created_at: datetime
+
+
+class AccountSummaryRow(AccountRow):
+    key_count: int  # API keys the account has (``chronos accounts list``)
 
 
 class SigningSecretRow(TypedDict):

@@ -16,10 +16,11 @@ from chronos.server.domain.calendars import (
     CalendarTrigger,
     SlotFilter,
     count_excluded,
+    series_trigger,
     slot_filter,
 )
 from chronos.server.domain.durations import CANONICAL_UNITS
-from chronos.server.domain.hashing import spread_offset
+from chronos.server.domain.hashing import HashError, has_hashes, resolve_hashes, spread_offset
 from chronos.server.domain.rows import DstPolicyData, ScheduleRow, ScheduleSpec
 from chronos.server.domain.states import ScheduleState
 from chronos.server.domain.timing import (
@@ -30,6 +31,7 @@ from chronos.server.domain.timing import (
     ScheduleTrigger,
     Trigger,
     Window,
+    canonical_cron,
     next_fire,
     parse_iso,
     plan_fires,
@@ -65,6 +67,21 @@ def spec_exclude_calendars(spec: ScheduleSpec) -> list[str]:
 
 def spec_only_calendar(spec: ScheduleSpec) -> str | None:
     return spec.get("only_calendar")
+
+
+def spec_cron_resolved(spec: ScheduleSpec) -> str | None:
+    """The schedule's cron with its ``H`` terms resolved from its name (what it fires by), or
+    None when it has no cron or no ``H`` term."""
+    cron = spec["cron"]
+    if cron is None:
+        return None
+    text = canonical_cron(cron)
+    if not has_hashes(text):
+        return None
+    try:
+        return resolve_hashes(text, spec["name"])
+    except HashError:  # stored crons were validated; an old one that no longer is shows none
+        return None
 
 
 def schedule_trigger(spec: ScheduleSpec, created_at: datetime) -> ScheduleTrigger:
@@ -309,5 +326,5 @@ def upcoming_fires(
             times.append(due)
     remaining = count - len(times)
     if remaining > 0:
-        times += upcoming(trigger, after, remaining, schedule_window(spec))
+        times += upcoming(series_trigger(trigger, after), after, remaining, schedule_window(spec))
     return times

@@ -32,9 +32,14 @@ class Admitted:
 
 
 async def admit_fired(
-    conn: AsyncConnection, fired: list[tuple[ScheduleRow, datetime]], now: datetime
+    conn: AsyncConnection,
+    fired: list[tuple[ScheduleRow, datetime]],
+    now: datetime,
+    *,
+    traceparent: str | None = None,
 ) -> Admitted:
-    """Insert the jobs for fired ``(schedule, slot)`` pairs with their admitted status."""
+    """Insert the jobs for fired ``(schedule, slot)`` pairs with their admitted status (and the
+    fire round's trace context, while tracing is on)."""
     guarded = {s["id"] for s, _ in fired if s["spec"]["concurrency"] != Concurrency.ALLOW}
     in_flight = await job_store.job_schedules_in_flight(conn, guarded)
     busy = {schedule_id: bool(jobs) for schedule_id, jobs in in_flight.items()}
@@ -52,6 +57,8 @@ async def admit_fired(
             if previous is not None:  # several slots in one round: only the last one runs
                 replaced(previous, now)
         row = job_from_schedule(schedule, slot, now, status=status)
+        if traceparent is not None:
+            row["traceparent"] = traceparent
         if status is not JobStatus.SKIPPED:
             busy[schedule["id"]] = True
         rows.append(row)

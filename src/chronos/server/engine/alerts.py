@@ -54,11 +54,11 @@ from chronos.server.domain.alerts import (
 )
 from chronos.server.domain.rows import ScheduleRow
 from chronos.server.domain.states import ExecutionStatus, ScheduleEventKind, ScheduleState
+from chronos.server.domain.thresholds import WORKER_ALIVE_SECONDS
 from chronos.server.domain.timing import iso, parse_iso
 from chronos.server.engine.push import PushResult, cannot_send, make_request, send
 from chronos.server.engine.service import Service
 from chronos.server.engine.targets import guarded_client
-from chronos.server.services.overview import WORKER_ALIVE_SECONDS
 from chronos.server.store import alerts as alert_store
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import overview as overview_store
@@ -123,12 +123,16 @@ class AlertEvaluator(Service):
         interval: float = 10.0,
         batch_size: int = 100,
         on_notify: Callable[[], None] | None = None,
+        on_change: Callable[[str, str], None] | None = None,
     ) -> None:
         super().__init__(clock)
         self.db = db
         self.interval = interval
         self.batch_size = batch_size
         self.on_notify = on_notify
+        # ``on_change(account_id, topic)`` after a rule's alerts opened, fired or resolved
+        # (committed): the dashboard's live pages refresh (``Notifier.changed``).
+        self.on_change = on_change
         self.max_idle_seconds = max(1.0, min(interval, 10.0))
 
     async def run_once(self) -> EvaluationRound:
@@ -138,6 +142,7 @@ class AlertEvaluator(Service):
             due = await alert_store.alert_rule_due_ids(conn, now, self.batch_size)
         for rule_id in due:
             try:
+                changes = (outcome.opened, outcome.fired, outcome.resolved)
                 async with self.db.transaction() as conn:
                     rule = await alert_store.alert_rule_lock_due(conn, rule_id, now)
                     if rule is None:
@@ -152,6 +157,10 @@ class AlertEvaluator(Service):
                         },
                     )
                 outcome.rules += 1
+                if self.on_change and changes != (outcome.opened, outcome.fired, outcome.resolved):
+                    self.on_change(rule["account_id"], "alerts")
+                    if rule["condition"]["type"] == ConditionType.MONITOR:
+                        self.on_change(rule["account_id"], "monitors")
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -392,10 +401,12 @@ async def _consecutive_failures(context: _Context) -> Assessment:
     )
     ids = set(failing) | context.open_ids(SubjectType.SCHEDULE)
     assessment: Assessment = {}
-    for schedule_id, row in (await _schedules(context, ids, assessment)).items():
+    chosen = await _schedules(context, ids, assessment)
+    last_runs = await alert_store.schedules_last_runs(context.conn, sorted(chosen), count)
+    for schedule_id, row in chosen.items():
         subject = _schedule_subject(row)
         current = context.open.get(subject.key)
-        runs = await alert_store.schedule_last_runs(context.conn, schedule_id, count)
+        runs = last_runs.get(schedule_id, [])
         if len(runs) == count and all(status == "failed" for status, _ in runs):
             since = current["since"] if current else (runs[0][1] or context.now)
             summary = f"{row['name']}: the last {count} runs failed"

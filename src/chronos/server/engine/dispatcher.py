@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from chronos.server import metrics
+from chronos.server import metrics, telemetry
 from chronos.server.clock import Clock
 from chronos.server.domain.jobs import Result, success_code_ranges
 from chronos.server.domain.rows import ClaimedJob
@@ -338,13 +338,17 @@ class Dispatcher(Service):
         assert http is not None, "a queued job is a push job"
         request = build_request(job, http, secrets, self.clock.now())
         self._next_client = (self._next_client + 1) % len(self.clients)
-        result, duration_ms = await send(
+        sending = send(
             self.clients[self._next_client],
             request,
             timeout_seconds=job["timeout_seconds"],
             success_codes=success_code_ranges(http["success_codes"]),
             now=self.clock.now(),
         )
+        if telemetry.ENABLED:  # a span; the request carries its traceparent
+            result, duration_ms = await telemetry.push(job, request, sending)
+        else:
+            result, duration_ms = await sending
         metrics.PUSH_REQUESTS.labels(
             str(result.http_status) if result.http_status else (result.error or {}).get("type")
         ).inc()

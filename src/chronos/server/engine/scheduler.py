@@ -20,18 +20,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server import events, metrics
+from chronos.server import events, metrics, telemetry
 from chronos.server.clock import Clock
-from chronos.server.domain.calendars import Calendar, CalendarRow, Calendars
+from chronos.server.domain.calendars import Calendar, Calendars
 from chronos.server.domain.rows import JobRow, ScheduleEventRow, ScheduleRow
 from chronos.server.domain.schedules import calendar_names, excluded_count, plan
 from chronos.server.domain.states import JobStatus, ScheduleEventKind
+from chronos.server.domain.thresholds import LATE_AFTER_SECONDS
 from chronos.server.domain.timing import FirePlan, iso
 from chronos.server.engine.admission import admit_fired
 from chronos.server.engine.service import Service
 from chronos.server.ids import new_id
 from chronos.server.notifier import Notifier
-from chronos.server.services.overview import LATE_AFTER_SECONDS
 from chronos.server.store import calendars as calendar_store
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import schedules as schedule_store
@@ -100,7 +100,8 @@ class Scheduler(Service):
                         "last_run_at": fire_plan.slots[-1] if fire_plan.slots else None,
                     }
                 )
-            admitted = await admit_fired(conn, fired, now)
+            with telemetry.schedule_fire(len(due), len(fired)) as traceparent:
+                admitted = await admit_fired(conn, fired, now, traceparent=traceparent)
             await schedule_store.schedule_advance_many(conn, advances)
             for event in missed:
                 await dashboard_store.schedule_event_insert(conn, event)
@@ -144,25 +145,31 @@ class Scheduler(Service):
     async def _calendars(
         self, conn: AsyncConnection, due: list[ScheduleRow]
     ) -> dict[str, Calendars]:
-        """The calendars of the batch's schedules that name any, by schedule id: one query."""
+        """The calendars of the batch's schedules that name any, by schedule id: one query for
+        which (id, version) each names, and the contents only of those not compiled yet (a
+        business-days calendar named by thousands of schedules is read once, not per fire)."""
         ids = [s["id"] for s in due if calendar_names(s["spec"])]
         if not ids:
             return {}
-        rows = await calendar_store.calendars_for_schedules(conn, ids)
+        named = await calendar_store.calendar_versions_for_schedules(conn, ids)
         if len(self._compiled) > 1000:
             self._compiled.clear()
-        # A schedule with no row here names calendars that no longer exist: they are empty.
+        wanted = {(cid, version) for links in named.values() for cid, _, version in links}
+        missing = [cid for cid, version in wanted if (cid, version) not in self._compiled]
+        fresh: dict[str, Calendar] = {}
+        for row in await calendar_store.calendars_by_ids(conn, missing):
+            fresh[row["id"]] = Calendar.compile(row["spec"])
+            self._compiled[(row["id"], row["version"])] = fresh[row["id"]]
+        # The versions cannot move between the two reads: a calendar change locks the
+        # schedules that name it first, and this round holds them. A schedule with no row
+        # here names calendars that no longer exist: they are empty.
         return {
-            schedule_id: {row["name"]: self._compile(row) for row in rows.get(schedule_id, [])}
+            schedule_id: {
+                name: self._compiled.get((cid, version)) or fresh[cid]
+                for cid, name, version in named.get(schedule_id, [])
+            }
             for schedule_id in ids
         }
-
-    def _compile(self, row: CalendarRow) -> Calendar:
-        key = (row["id"], row["version"])
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = Calendar.compile(row["spec"])
-        return compiled
 
 
 def _count_outcomes(outcome: SchedulerRound, jobs: list[JobRow], now: datetime) -> None:

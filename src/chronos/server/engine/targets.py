@@ -103,6 +103,30 @@ def refusal_reason(address: IPAddress, *, block_private: bool) -> str | None:
     return None
 
 
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL host names without DNS, or None for a host name: an IP literal
+    (brackets, an IPv6 zone and a trailing dot are ignored) or an IPv4 address in a form the
+    system resolver also reads as one (``2852039166``, ``0xa9.0xfe.0xa9.0xfe``, ``0251.…``)."""
+    host = host.strip("[]").rstrip(".").split("%")[0]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not host or not all(part.isalnum() for part in host.split(".")):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):  # not an address; ValueError: a NUL character
+        return None
+
+
+def literal_refusal(host: str) -> str | None:
+    """Why a URL whose host is ``host`` can never be called (a link-local or cloud metadata
+    address written as such), or None. Host names are judged at send time, on what DNS says."""
+    address = literal_address(host)
+    return None if address is None else refusal_reason(address, block_private=False)
+
+
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host itself, refuses blocked addresses, then connects to a checked one."""
 

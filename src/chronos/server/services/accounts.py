@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chronos.server.clock import Clock
 from chronos.server.domain.audit import Actor, audit_row
-from chronos.server.domain.rows import ApiKeyRow, KeyHolder, SigningSecretRow
+from chronos.server.domain.rows import AccountSummaryRow, ApiKeyRow, KeyHolder, SigningSecretRow
 from chronos.server.domain.states import KeyScope
 from chronos.server.errors import NotFound
 from chronos.server.store import accounts as account_store
@@ -118,6 +118,11 @@ class AccountService:
         except IntegrityError as exc:
             raise ValueError(f"an account named {name!r} already exists") from exc
         return key
+
+    async def list_accounts(self) -> list[AccountSummaryRow]:
+        """Every account with its number of keys (for operators: ``chronos accounts list``)."""
+        async with self.db.read() as conn:
+            return await account_store.account_list_with_key_counts(conn)
 
     async def list_keys(self, account_id: str) -> list[ApiKeyRow]:
         async with self.db.read() as conn:

@@ -1,7 +1,8 @@
 """Alert rules (create, read, change, delete — each audited) and the alert history.
 
 A rule is addressed by id or by name. Deleting a rule resolves its open alerts without a
-notification and withdraws its unsent ones; the alerts themselves stay in the history.
+notification and withdraws its unsent ones; the alerts themselves stay in the history. Each
+committed change tells the dashboard's live pages (topic ``alerts``).
 
     alerts = AlertService(db, clock)
     rule = await alerts.create(account_id, normalize_alert_rule(AlertRuleIn(...)), actor=actor)
@@ -10,12 +11,9 @@ notification and withdraws its unsent ones; the alerts themselves stay in the hi
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,19 +35,17 @@ from chronos.server.domain.alerts import (
     Webhook,
     rule_document,
 )
-from chronos.server.domain.audit import Actor, audit_row
-from chronos.server.engine.push import InvalidTarget, check_push_target
-from chronos.server.engine.targets import refusal_reason
+from chronos.server.domain.audit import Actor
 from chronos.server.errors import NameConflict, NotFound, ValidationFailed
 from chronos.server.ids import new_id
+from chronos.server.normalize import check_name, check_outbound_target
+from chronos.server.notifier import Notifier
 from chronos.server.schemas import AlertConditionIn, AlertRuleIn, AlertWebhookIn, validation_details
 from chronos.server.store import alerts as alert_store
-from chronos.server.store.audit import audit_insert
+from chronos.server.store.audit import audit_change
 from chronos.server.store.db import Database
 from chronos.server.store.errors import UniqueViolation
 
-RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 MIN_WINDOW_SECONDS = 60.0
 MAX_WINDOW_SECONDS = 7 * 86_400.0
 DEFAULT_WINDOW_SECONDS = 3600.0
@@ -84,6 +80,7 @@ def parse_alert_rule(data: Any) -> AlertRuleSpec:
 
 
 def normalize_alert_rule(body: AlertRuleIn) -> AlertRuleSpec:
+    check_name(body.name, "alert rule", "arl")  # it addresses the rule in URLs
     condition = _condition(body.condition)
     kind = ConditionType(condition["type"])
     selector: Selector = {}
@@ -162,52 +159,10 @@ def _bounded(field: str, seconds: float) -> float:
 
 
 def _webhook(given: AlertWebhookIn) -> Webhook:
-    """The push target rules (``engine/push.py``): an absolute http(s) URL a request can be
-    made for, no headers Chronos sets itself, never a link-local or cloud metadata address
-    (checked here for a literal address, and again on every connection)."""
-    try:
-        parsed = urlsplit(given.url)
-        hostname = parsed.hostname
-    except ValueError:
-        parsed, hostname = None, None
-    if parsed is None or parsed.scheme not in ("http", "https") or not hostname:
-        raise ValidationFailed(
-            f"webhook.url must be an absolute http(s) URL, got {given.url!r}",
-            code="invalid_url",
-            details={"field": "webhook.url"},
-        )
-    try:
-        address = ipaddress.ip_address(hostname)
-    except ValueError:
-        address = None
-    if address is not None:
-        reason = refusal_reason(address, block_private=False)
-        if reason is not None:
-            raise ValidationFailed(
-                f"webhook.url: Chronos never calls a {reason}",
-                code="invalid_url",
-                details={"field": "webhook.url"},
-            )
-    for name in given.headers:
-        lowered = name.lower()
-        if not _HEADER_NAME.match(name):
-            raise ValidationFailed(
-                f"invalid header name {name!r}", details={"field": "webhook.headers"}
-            )
-        if lowered in RESERVED_HEADERS or lowered.startswith("x-chronos-"):
-            raise ValidationFailed(
-                f"header {name!r} is set by Chronos and cannot be configured",
-                details={"field": "webhook.headers"},
-            )
-    try:
-        check_push_target("POST", given.url, given.headers)
-    except InvalidTarget as exc:
-        raise ValidationFailed(
-            str(exc).replace("push url", "webhook.url"),
-            code="invalid_url" if exc.field == "url" else "validation_error",
-            details={"field": f"webhook.{exc.field}"},
-        ) from exc
-    return {"url": given.url, "headers": dict(given.headers), "format": given.format}
+    """The push target rules (``normalize.check_outbound_target``), for a POST."""
+    headers = dict(given.headers)
+    check_outbound_target("POST", given.url, headers, label="webhook.url", prefix="webhook.")
+    return {"url": given.url, "headers": headers, "format": given.format}
 
 
 def merge_patch(spec: AlertRuleSpec, patch: dict[str, Any]) -> dict[str, Any]:
@@ -236,9 +191,15 @@ class AlertView:
 
 
 class AlertService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.notifier = notifier
+
+    def _changed(self, account_id: str) -> None:
+        """After a commit: the dashboard's alerts page refreshes (SSE topic ``alerts``)."""
+        if self.notifier is not None:
+            self.notifier.changed(account_id, "alerts")
 
     async def create(
         self, account_id: str, spec: AlertRuleSpec, *, actor: Actor | None = None
@@ -260,6 +221,7 @@ class AlertService:
             except UniqueViolation as exc:
                 raise _taken(spec["name"]) from exc
             await _audit(conn, row, "created", now, actor, before=None, after=rule_document(row))
+        self._changed(account_id)
         return row
 
     async def rules(
@@ -292,6 +254,7 @@ class AlertService:
                 await _audit(
                     conn, row, "updated", now, actor, before=before, after=rule_document(row)
                 )
+        self._changed(account_id)
         return row
 
     async def delete(self, account_id: str, ref: str, *, actor: Actor | None = None) -> None:
@@ -301,6 +264,7 @@ class AlertService:
             await alert_store.alerts_close_for_rule(conn, row["id"], now)
             await alert_store.alert_rule_delete(conn, row["id"])
             await _audit(conn, row, "deleted", now, actor, before=rule_document(row), after=None)
+        self._changed(account_id)
 
     async def history(
         self, account_id: str, where: AlertFilter, *, cursor: str | None, limit: int
@@ -349,17 +313,4 @@ async def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    await audit_insert(
-        conn,
-        audit_row(
-            row["account_id"],
-            actor,
-            f"alert_rule.{verb}",
-            "alert_rule",
-            row["id"],
-            row["name"],
-            before=before,
-            after=after,
-            at=now,
-        ),
-    )
+    await audit_change(conn, "alert_rule", row, verb, now, actor, before=before, after=after)

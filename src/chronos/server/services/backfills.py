@@ -34,7 +34,7 @@ from chronos.server.domain.backfill import (
     decide,
     plan_backfill,
 )
-from chronos.server.domain.calendars import Calendar
+from chronos.server.domain.calendars import Calendar, CalendarRow
 from chronos.server.domain.rows import JobMoved, JobRow, ScheduleRow
 from chronos.server.domain.schedules import (
     calendar_names,
@@ -47,8 +47,8 @@ from chronos.server.domain.timing import iso
 from chronos.server.errors import InvalidState, NotFound, ValidationFailed
 from chronos.server.ids import new_id
 from chronos.server.notifier import Notifier
-from chronos.server.services.calendars import named_calendars
 from chronos.server.store import backfills as backfill_store
+from chronos.server.store import calendars as calendar_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.audit import audit_insert
@@ -116,21 +116,26 @@ class BackfillService:
         backfill_id = new_id("bfl")
         # Planning up to 100,000 slots takes a while: it runs in a thread, outside the write
         # transaction, and the write goes ahead only if the schedule is still at the version
-        # the plan was made for (else it is planned again).
+        # the plan was made for and its calendars at theirs (else it is planned again). The
+        # write transaction locks the schedule (and shares its calendars' locks), so a change
+        # committing between that check and the insert waits for it instead.
         for _ in range(_PLAN_ATTEMPTS):
             async with self.db.read() as conn:
                 planned_row = await schedule_store.schedule_get(conn, account_id, schedule)
                 if planned_row is None:
                     raise NotFound(f"no schedule {schedule!r}")
-                calendars = await named_calendars(
-                    conn, account_id, planned_row["spec"], strict=False
-                )
+                calendar_rows = await _calendar_rows(conn, planned_row)
+            calendars = {c["name"]: Calendar.compile(c["spec"]) for c in calendar_rows}
             plan = await asyncio.to_thread(self._plan, planned_row, start, end, calendars)
             async with self.db.transaction() as conn:
-                row = await schedule_store.schedule_get(conn, account_id, planned_row["id"])
+                row = await schedule_store.schedule_get(
+                    conn, account_id, planned_row["id"], for_update=True
+                )
                 if row is None:
                     raise NotFound(f"no schedule {schedule!r}")
-                if row["version"] == planned_row["version"]:
+                current = await _calendar_rows(conn, row, lock=True)
+                unchanged = row["version"] == planned_row["version"]
+                if unchanged and _versions(current) == _versions(calendar_rows):
                     written = await self._write(
                         conn, row, plan, start, end, overlap, actor, backfill_id, now
                     )
@@ -220,9 +225,10 @@ class BackfillService:
                 max_slots=self.max_slots,
             )
         except TooManySlots as exc:
+            excluded = ", calendar-excluded ones included" if exc.scanned else ""
             raise ValidationFailed(
-                f"the range holds more than {exc.limit} slots of this schedule; a backfill "
-                f"takes at most {exc.limit}: narrow it (the first {exc.limit} end at "
+                f"the range holds more than {exc.limit} slots of this schedule{excluded}; a "
+                f"backfill takes at most {exc.limit}: narrow it (the first {exc.limit} end at "
                 f"{iso(exc.last_allowed)}) and backfill the rest in another request",
                 code="too_many_slots",
                 details={"max_slots": exc.limit, "last_allowed": iso(exc.last_allowed)},
@@ -284,6 +290,22 @@ class BackfillService:
         if canceled:
             self.notifier.changed(account_id, "jobs")
         return Canceled(BackfillView(row, counts[backfill_id]), len(canceled))
+
+
+async def _calendar_rows(
+    conn: AsyncConnection, row: ScheduleRow, *, lock: bool = False
+) -> list[CalendarRow]:
+    """The calendars the schedule names that exist (a missing one counts as empty)."""
+    names = calendar_names(row["spec"])
+    if not names:
+        return []
+    return await calendar_store.calendar_get_by_names(
+        conn, row["account_id"], names, for_share=lock
+    )
+
+
+def _versions(rows: list[CalendarRow]) -> dict[str, tuple[str, int]]:
+    return {row["name"]: (row["id"], row["version"]) for row in rows}
 
 
 def _audited(row: BackfillRow) -> dict[str, object]:

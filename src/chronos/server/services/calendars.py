@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.clock import Clock
 from chronos.server.domain import schedules as rules
-from chronos.server.domain.audit import Actor, audit_row
+from chronos.server.domain.audit import Actor
 from chronos.server.domain.calendar_ics import parse_ics
 from chronos.server.domain.calendars import (
     Calendar,
@@ -45,9 +45,10 @@ from chronos.server.notifier import Notifier
 from chronos.server.schemas import CalendarIn, validation_details
 from chronos.server.store import calendars as calendar_store
 from chronos.server.store import schedules as schedule_store
-from chronos.server.store.audit import audit_insert
+from chronos.server.store.audit import audit_change
 from chronos.server.store.db import Database
 from chronos.server.store.errors import UniqueViolation
+from chronos.server.store.schedules import ScheduleAdvance
 
 # The widest span ``dates`` lists in one answer.
 MAX_DATES_SPAN_DAYS = 3660
@@ -243,15 +244,22 @@ class CalendarService:
 
 async def _rearm(conn: AsyncConnection, users: list[ScheduleRow], now: datetime) -> None:
     """Recompute the ``next_run_at`` of the (locked) schedules with the calendars as they
-    are now, in one read of their calendars."""
+    are now: one read of their calendars, each compiled once however many schedules name
+    it, and one write of the times that moved (a calendar named by thousands of schedules)."""
     if not users:
         return
     found = await calendar_store.calendars_for_schedules(conn, [u["id"] for u in users])
+    compiled = {
+        c["id"]: Calendar.compile(c["spec"])
+        for c in {c["id"]: c for rows in found.values() for c in rows}.values()
+    }
+    moves: list[ScheduleAdvance] = []
     for schedule in users:
-        named = {c["name"]: Calendar.compile(c["spec"]) for c in found.get(schedule["id"], [])}
+        named = {c["name"]: compiled[c["id"]] for c in found.get(schedule["id"], [])}
         moved = rules.next_run_after_calendar_change(schedule, now, named)
         if moved != schedule["next_run_at"]:
-            await schedule_store.schedule_update(conn, schedule["id"], {"next_run_at": moved})
+            moves.append({"id": schedule["id"], "next_run_at": moved, "last_run_at": None})
+    await schedule_store.schedule_advance_many(conn, moves)  # last_run_at stays as it is
 
 
 async def _locked(conn: AsyncConnection, row: CalendarRow) -> tuple[CalendarRow, list[ScheduleRow]]:
@@ -327,20 +335,8 @@ async def _audit(
     reason: str | None,
 ) -> None:
     """Record ``calendar.<verb>`` in the audit log, in the caller's transaction."""
-    await audit_insert(
-        conn,
-        audit_row(
-            row["account_id"],
-            actor,
-            f"calendar.{verb}",
-            "calendar",
-            row["id"],
-            row["name"],
-            before=before,
-            after=after,
-            at=now,
-            reason=reason,
-        ),
+    await audit_change(
+        conn, "calendar", row, verb, now, actor, before=before, after=after, reason=reason
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.errors import ChronosError
-from chronos.server import events, metrics
+from chronos.server import events, metrics, telemetry
 from chronos.server.clock import Clock
 from chronos.server.domain.jobs import Ending, Result, job_outcome, normalize_error
 from chronos.server.domain.jsonsafe import storable, storable_text
@@ -191,6 +191,7 @@ class ExecutionService:
             if shutting_down.is_set():
                 return []
             with self.notifier.waiting_for_jobs(account_id, handlers) as woken:
+                started_ns = telemetry.now_ns() if telemetry.ENABLED else 0
                 async with self.db.transaction() as conn:
                     claimed = await claims.job_claim_ready(
                         conn,
@@ -201,6 +202,8 @@ class ExecutionService:
                         now=self.clock.now(),
                     )
                 if claimed:
+                    if telemetry.ENABLED:
+                        telemetry.jobs_claimed(claimed, worker_id, started_ns)
                     metrics.JOBS_CLAIMED.inc(len(claimed))
                     events.jobs_claimed(claimed, worker_id)
                     self.notifier.changed(account_id, "jobs")
@@ -272,6 +275,7 @@ class ExecutionService:
         self, account_id: str | None, reports: Sequence[Report]
     ) -> list[ChronosError | None]:
         now = self.clock.now()
+        started_ns = telemetry.now_ns() if telemetry.ENABLED else 0
         errors: list[ChronosError | None] = []
         async with self.db.transaction() as conn:
             locked = await execution_store.execution_lock_many(
@@ -296,19 +300,20 @@ class ExecutionService:
                 except ChronosError as exc:
                     errors.append(exc)
             finished = await finish_executions(conn, endings, now)
-        self._announce(finished)
+        self._announce(finished, started_ns)
         return errors
 
     async def expire_leases(self, limit: int) -> int:
         """Time out running executions whose lease expired (their worker or node is presumed
         dead); their jobs are retried like any failed attempt. Returns how many expired."""
         now = self.clock.now()
+        started_ns = telemetry.now_ns() if telemetry.ENABLED else 0
         async with self.db.transaction() as conn:
             expired = await execution_store.execution_lock_expired(conn, now, limit)
             expiry = Result(ExecutionStatus.TIMEOUT, error=LEASE_EXPIRED_ERROR)
             endings = [Ending(row, expiry) for row in expired]
             finished = await finish_executions(conn, endings, now)
-        self._announce(finished)
+        self._announce(finished, started_ns)
         return len(expired)
 
     async def heartbeat(self, account_id: str, execution_id: str) -> Heartbeat:
@@ -333,9 +338,11 @@ class ExecutionService:
             )
         return Heartbeat(state["lease_expires_at"], bool(state["cancel_requested"]))
 
-    def _announce(self, finished: Finished) -> None:
-        """After the commit: wake-ups and event lines."""
+    def _announce(self, finished: Finished, started_ns: int = 0) -> None:
+        """After the commit: wake-ups, event lines (and result spans, while tracing is on)."""
         events.executions_finished(finished.endings, finished.outcomes)
+        if telemetry.ENABLED and finished.endings:
+            telemetry.results_recorded(finished.endings, finished.outcomes, started_ns)
         if finished.retries_scheduled:
             self.notifier.pending_changed()
         scheduled = any(ending.execution["schedule_id"] for ending in finished.endings)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server import metrics
+from chronos.server import metrics, telemetry
 from chronos.server.clock import Clock
 from chronos.server.domain.jobs import job_from_spec
 from chronos.server.domain.rows import ExecutionRow, JobRow, JobSpec
@@ -79,8 +79,21 @@ class JobService:
 
     async def create_many(self, account_id: str, specs: Sequence[JobSpec]) -> list[JobRow]:
         """All or nothing, in one transaction."""
+        if telemetry.ENABLED:  # a span; the jobs keep its context (server/telemetry.py)
+            with telemetry.job_create(account_id, len(specs)) as traced:
+                return traced.created(
+                    await self._create_many(account_id, specs, traced.traceparent)
+                )
+        return await self._create_many(account_id, specs, None)
+
+    async def _create_many(
+        self, account_id: str, specs: Sequence[JobSpec], traceparent: str | None
+    ) -> list[JobRow]:
         now = self.clock.now()
         rows = [job_from_spec(spec, account_id=account_id, now=now) for spec in specs]
+        if traceparent is not None:
+            for row in rows:
+                row["traceparent"] = traceparent
         keys = [r["idempotency_key"] for r in rows if r["idempotency_key"]]
         if len(keys) != len(set(keys)):
             raise ValidationFailed("the batch repeats an idempotency_key")

@@ -4,7 +4,8 @@ The rules (what a ping does, when a monitor is late) are the pure functions of
 ``domain/monitors.py``; this module owns the transactions. Every change is recorded in the
 audit log in its own transaction (never the ping token); pings are not changes and are not
 audited. A ping is one short transaction: lock the monitor, update it, add the ping, drop the
-pings beyond the history's length.
+pings beyond the history's length. Each committed change or ping tells the dashboard's live
+pages (topic ``monitors``).
 
     monitors = MonitorService(db, clock)
     view = await monitors.create(account_id, monitors.parse({"name": "backup",
@@ -14,7 +15,6 @@ pings beyond the history's length.
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -42,13 +42,14 @@ from chronos.server.errors import (
     ValidationFailed,
 )
 from chronos.server.ids import new_id
+from chronos.server.normalize import check_name
+from chronos.server.notifier import Notifier
 from chronos.server.schemas import Duration, Name, Strict, Tags, validation_details
 from chronos.server.store import monitors as monitor_store
-from chronos.server.store.audit import audit_insert
+from chronos.server.store.audit import audit_change, audit_insert
 from chronos.server.store.db import Database
 from chronos.server.store.errors import UniqueViolation
 
-ID_LIKE = re.compile(r"mon_[0-9a-z]{26}")
 RECENT_PINGS = 50
 MAX_RECENT_PINGS = 100
 # Fields a GET returns that a PUT body may carry back unchanged (they are ignored).
@@ -102,11 +103,7 @@ class MonitorIn(Strict):
 def normalize_monitor(body: MonitorIn) -> MonitorSpec:
     """The canonical configuration of a monitor; a typed 422 if it cannot work."""
     name = body.name
-    if ID_LIKE.fullmatch(name) or "/" in name or name in (".", ".."):
-        raise ValidationFailed(
-            "a monitor name cannot contain '/', be '.' or '..', or look like a Chronos id",
-            details={"field": "name", "name": name},
-        )
+    check_name(name, "monitor", "mon")
     if (body.cron is None) == (body.interval is None):
         raise InvalidSchedule("give exactly one of cron or interval")
     cron = body.cron
@@ -164,9 +161,15 @@ class MonitorDetail:
 
 
 class MonitorService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, notifier: Notifier | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.notifier = notifier
+
+    def _changed(self, account_id: str) -> None:
+        """After a commit: the dashboard's monitor pages refresh (SSE topic ``monitors``)."""
+        if self.notifier is not None:
+            self.notifier.changed(account_id, "monitors")
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -185,6 +188,7 @@ class MonitorService:
         row = rules.new_monitor(account_id, spec, now, token=new_token())
         async with self.db.transaction() as conn:
             await self._insert(conn, row, actor)
+        self._changed(account_id)
         return row
 
     async def upsert(
@@ -196,6 +200,13 @@ class MonitorService:
         if data.get("name", name) != name:
             raise ValidationFailed("the body's name differs from the name in the path")
         spec = self.parse({**data, "name": name})
+        result = await self._upsert(account_id, name, spec, actor)
+        self._changed(account_id)
+        return result
+
+    async def _upsert(
+        self, account_id: str, name: str, spec: MonitorSpec, actor: Actor | None = None
+    ) -> tuple[MonitorRow, bool]:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             row = await monitor_store.monitor_get(conn, account_id, name, for_update=True)
@@ -224,7 +235,9 @@ class MonitorService:
                 base.pop("cron")
                 base.pop("interval")
             spec = self.parse({k: v for k, v in {**base, **patch}.items() if v is not None})
-            return await self._apply(conn, row, spec, actor)
+            row = await self._apply(conn, row, spec, actor)
+        self._changed(account_id)
+        return row
 
     async def set_enabled(
         self, account_id: str, monitor: str, enabled: bool, *, actor: Actor | None = None
@@ -233,7 +246,9 @@ class MonitorService:
         async with self.db.transaction() as conn:
             row = await self._load(conn, account_id, monitor, for_update=True)
             spec = {**rules.monitor_spec(row), "enabled": enabled}
-            return await self._apply(conn, row, spec, actor)  # type: ignore[arg-type]
+            row = await self._apply(conn, row, spec, actor)  # type: ignore[arg-type]
+        self._changed(account_id)
+        return row
 
     async def rotate_token(
         self, account_id: str, monitor: str, *, actor: Actor | None = None
@@ -249,20 +264,17 @@ class MonitorService:
                 "updated_at": now,
             }
             await monitor_store.monitor_update(conn, row["id"], changes)
-            await audit_insert(
+            await audit_change(
                 conn,
-                audit_row(
-                    account_id,
-                    actor,
-                    "monitor.token_rotated",
-                    "monitor",
-                    row["id"],
-                    row["name"],
-                    before={"ping_token": row["ping_token"]},
-                    after={"ping_token": token},
-                    at=now,
-                ),
+                "monitor",
+                row,
+                "token_rotated",
+                now,
+                actor,
+                before={"ping_token": row["ping_token"]},
+                after={"ping_token": token},
             )
+        self._changed(account_id)
         return rules.with_changes(row, changes)
 
     async def delete(self, account_id: str, monitor: str, *, actor: Actor | None = None) -> None:
@@ -271,20 +283,11 @@ class MonitorService:
         async with self.db.transaction() as conn:
             row = await self._load(conn, account_id, monitor, for_update=True)
             await monitor_store.monitor_delete(conn, account_id, row["id"])
-            await audit_insert(
-                conn,
-                audit_row(
-                    account_id,
-                    actor,
-                    "monitor.deleted",
-                    "monitor",
-                    row["id"],
-                    row["name"],
-                    before=rules.audit_view(rules.monitor_spec(row)),
-                    after=None,
-                    at=now,
-                ),
+            before = rules.audit_view(rules.monitor_spec(row))
+            await audit_change(
+                conn, "monitor", row, "deleted", now, actor, before=before, after=None
             )
+        self._changed(account_id)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -333,6 +336,7 @@ class MonitorService:
             row = await self._load(conn, account_id, monitor, for_update=True)
             row = await self._record_ping(conn, row, kind, body, exit_code, source_ip)
         metrics.MONITOR_PINGS.labels(kind.value).inc()
+        self._changed(account_id)
         return row
 
     async def ping_by_token(
@@ -360,6 +364,7 @@ class MonitorService:
                 return None
             row = await self._record_ping(conn, row, kind, body, exit_code, source_ip)
         metrics.MONITOR_PINGS.labels(kind.value).inc()
+        self._changed(row["account_id"])
         return row
 
     async def _record_ping(
@@ -403,19 +408,9 @@ class MonitorService:
             await monitor_store.monitor_insert(conn, row)
         except UniqueViolation as exc:
             raise _name_taken(row["name"]) from exc
-        await audit_insert(
-            conn,
-            audit_row(
-                row["account_id"],
-                actor,
-                "monitor.created",
-                "monitor",
-                row["id"],
-                row["name"],
-                before=None,
-                after=rules.audit_view(rules.monitor_spec(row)),
-                at=row["created_at"],
-            ),
+        after = rules.audit_view(rules.monitor_spec(row))
+        await audit_change(
+            conn, "monitor", row, "created", row["created_at"], actor, before=None, after=after
         )
 
     async def _apply(

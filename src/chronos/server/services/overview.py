@@ -18,16 +18,14 @@ from chronos.server.clock import Clock
 from chronos.server.domain.monitors import monitor_problem, monitor_state
 from chronos.server.domain.rows import ScheduleEventRow, ScheduleRow
 from chronos.server.domain.states import JobStatus, ScheduleEventKind, ScheduleState
+from chronos.server.domain.thresholds import LATE_AFTER_SECONDS, WORKER_ALIVE_SECONDS
+from chronos.server.store import alerts as alert_store
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import monitors as monitor_store
 from chronos.server.store import overview as overview_store
 from chronos.server.store.db import Database
 from chronos.server.store.tables import schedules
 
-# A fire more than this after its slot counts as late (here and in a schedule's fire ledger).
-LATE_AFTER_SECONDS = 10.0
-# A worker that claimed within this long is polling; a handler none of them asks for has none.
-WORKER_ALIVE_SECONDS = 60.0
 # An enabled schedule whose next fire is this far in the past is overdue (the scheduler is
 # down or behind).
 OVERDUE_AFTER_SECONDS = 60.0
@@ -68,6 +66,7 @@ class Attention:
     handler: str | None = None
     monitor_id: str | None = None
     monitor_name: str | None = None
+    alert_id: str | None = None  # kind "alert": a firing alert (the dashboard links /alerts)
 
     @classmethod
     def about(cls, kind: str, message: str, row: ScheduleRow) -> Attention:
@@ -130,7 +129,14 @@ class OverviewService:
                 for handler, count, oldest in ready
             ]
             upcoming = await overview_store.next_fires(conn, account_id, limit=next_fires)
-            attention = await self._attention(conn, account_id, now, waiting, missed)
+            firing = await alert_store.alerts_firing(conn, account_id, limit=ATTENTION_LIMIT)
+            attention = [
+                Attention(
+                    "alert", f"{alert['rule_name']}: {alert['summary']}", alert_id=alert["id"]
+                )
+                for alert in firing
+            ]
+            attention += await self._attention(conn, account_id, now, waiting, missed)
             monitor_rows = await monitor_store.monitor_list_all(conn, account_id)
         by_monitor_state: dict[str, int] = {}
         for monitor in monitor_rows:

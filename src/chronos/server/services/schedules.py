@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chronos.server import metrics
 from chronos.server.clock import Clock
 from chronos.server.domain import schedules as rules
-from chronos.server.domain.audit import Actor, audit_row
+from chronos.server.domain.audit import Actor
 from chronos.server.domain.calendars import Calendar
 from chronos.server.domain.jobs import admitted_status, job_from_schedule
 from chronos.server.domain.ledger import (
@@ -45,18 +45,18 @@ from chronos.server.domain.rows import (
     ScheduleVersionRow,
 )
 from chronos.server.domain.states import JobTrigger, ScheduleEventKind, ScheduleState
+from chronos.server.domain.thresholds import LATE_AFTER_SECONDS
 from chronos.server.errors import BadRequest, NotFound, ValidationFailed
 from chronos.server.ids import new_id
 from chronos.server.normalize import normalize_schedule
 from chronos.server.notifier import Notifier
 from chronos.server.schemas import ScheduleIn, validation_details
 from chronos.server.services.calendars import link_calendars, named_calendars
-from chronos.server.services.overview import LATE_AFTER_SECONDS
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import jobs as job_store
 from chronos.server.store import ledger as ledger_store
 from chronos.server.store import schedules as schedule_store
-from chronos.server.store.audit import audit_insert
+from chronos.server.store.audit import audit_change
 from chronos.server.store.db import Database
 from chronos.server.store.errors import UniqueViolation
 from chronos.server.store.schedules import RecentRun
@@ -549,20 +549,8 @@ async def _audit(
     reason: str | None = None,
 ) -> None:
     """Record ``schedule.<verb>`` in the audit log, in the caller's transaction."""
-    await audit_insert(
-        conn,
-        audit_row(
-            row["account_id"],
-            actor,
-            f"schedule.{verb}",
-            "schedule",
-            row["id"],
-            row["name"],
-            before=before,
-            after=after,
-            at=now,
-            reason=reason,
-        ),
+    await audit_change(
+        conn, "schedule", row, verb, now, actor, before=before, after=after, reason=reason
     )
 
 

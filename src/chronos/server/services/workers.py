@@ -3,7 +3,7 @@ to. Used by ``GET /v1/workers`` and the dashboard's workers page.
 
 Workers are recorded by their claims (``ExecutionService.claim`` → ``workers`` table, at most
 every few seconds); a worker seen in the last :data:`WORKERS_SEEN_WITHIN` is listed, and one
-not seen for :data:`~chronos.server.services.overview.WORKER_ALIVE_SECONDS` shows as gone.
+not seen for :data:`~chronos.server.domain.thresholds.WORKER_ALIVE_SECONDS` shows as gone.
 Push targets are the ``scheme://host:port`` of push jobs' URLs, with counts, success rate and
 latency percentiles over the last :data:`PUSH_WINDOW` of push executions (at most
 :data:`PUSH_SAMPLE_LIMIT` of the newest).
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from chronos.server.clock import Clock
 from chronos.server.domain.states import ExecutionStatus
-from chronos.server.services.overview import WORKER_ALIVE_SECONDS
+from chronos.server.domain.thresholds import WORKER_ALIVE_SECONDS
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import workers as worker_store
 from chronos.server.store.db import Database

@@ -10,7 +10,7 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server.domain.rows import AccountRow, ApiKeyRow, KeyHolder
+from chronos.server.domain.rows import AccountRow, AccountSummaryRow, ApiKeyRow, KeyHolder
 from chronos.server.domain.states import KeyScope
 from chronos.server.ids import new_id
 from chronos.server.store.signing import signing_secret_create
@@ -106,3 +106,17 @@ async def api_key_authenticate(conn: AsyncConnection, plaintext: str) -> KeyHold
 async def api_key_touch(conn: AsyncConnection, key_id: str, now: datetime) -> None:
     """Record that the key was used at ``now``."""
     await conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+
+
+async def account_list_with_key_counts(conn: AsyncConnection) -> list[AccountSummaryRow]:
+    """Every account, oldest first, with how many API keys it has (never the keys)."""
+    key_count = (
+        sa.select(sa.func.count())
+        .select_from(api_keys)
+        .where(api_keys.c.account_id == accounts.c.id)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        sa.select(accounts, key_count.label("key_count")).order_by(accounts.c.id)
+    )
+    return [cast(AccountSummaryRow, dict(r._mapping)) for r in rows]

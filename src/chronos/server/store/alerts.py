@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,7 +29,7 @@ from chronos.server.domain.alerts import (
 from chronos.server.domain.rows import ScheduleRow
 from chronos.server.domain.states import JobStatus, JobTrigger
 from chronos.server.ids import id_floor
-from chronos.server.store.dialect import seconds_between, skip_locked
+from chronos.server.store.dialect import is_postgres, seconds_between, skip_locked
 from chronos.server.store.errors import UniqueViolation
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import alert_notifications, alert_rules, alerts, jobs, schedules
@@ -418,6 +419,43 @@ async def schedule_last_runs(
     return [(row.status, row.finished_at) for row in rows]
 
 
+async def schedules_last_runs(
+    conn: AsyncConnection, schedule_ids: Sequence[str], count: int
+) -> dict[str, list[tuple[str, datetime]]]:
+    """:func:`schedule_last_runs` of many schedules: on PostgreSQL one query (a ``LATERAL``
+    top-``count`` per schedule through ``ix_jobs_schedule_listing``), so a rule watching
+    hundreds of failing schedules costs one round trip a look; on SQLite (in-process, no
+    round trips) one indexed query each."""
+    if not schedule_ids:
+        return {}
+    if not is_postgres(conn):
+        return {sid: await schedule_last_runs(conn, sid, count) for sid in schedule_ids}
+    ids = (
+        sa.func.unnest(sa.bindparam("ids", list(schedule_ids), type_=postgresql.ARRAY(sa.String)))
+        .table_valued("id")
+        .render_derived(name="s")
+    )
+    last = (
+        sa.select(jobs.c.id, jobs.c.status, jobs.c.finished_at)
+        .where(
+            jobs.c.schedule_id == ids.c.id,
+            jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        )
+        .order_by(jobs.c.id.desc())
+        .limit(count)
+        .lateral("j")
+    )
+    rows = await conn.execute(
+        sa.select(ids.c.id.label("schedule_id"), last.c.status, last.c.finished_at)
+        .select_from(ids.join(last, sa.true()))
+        .order_by(ids.c.id, last.c.id.desc())
+    )
+    found: dict[str, list[tuple[str, datetime]]] = {sid: [] for sid in schedule_ids}
+    for row in rows:
+        found[row.schedule_id].append((row.status, row.finished_at))
+    return found
+
+
 async def finished_by_schedule(
     conn: AsyncConnection, account_id: str, since: datetime, *, limit: int
 ) -> dict[str, tuple[int, int]]:
@@ -443,3 +481,71 @@ async def finished_by_schedule(
         row.schedule_id: (int(row.completed or 0), int(row.finished) - int(row.completed or 0))
         for row in rows
     }
+
+
+# --- the overview and retention -----------------------------------------------------------------
+
+
+async def alerts_firing(conn: AsyncConnection, account_id: str, *, limit: int) -> list[AlertRow]:
+    """The account's firing alerts, newest first (through the partial ``uq_alerts_open``: only
+    open alerts are read, however long the history)."""
+    rows = await conn.execute(
+        sa.select(alerts)
+        .where(
+            alerts.c.status.in_(_OPEN),  # the partial index's own predicate
+            alerts.c.status == AlertStatus.FIRING.value,
+            alerts.c.account_id == account_id,
+        )
+        .order_by(alerts.c.id.desc())
+        .limit(limit)
+    )
+    return [cast(AlertRow, dict(r._mapping)) for r in rows]
+
+
+async def alerts_delete_resolved_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` alerts resolved before ``cutoff`` (their notifications go with
+    them, ``ON DELETE CASCADE``), oldest first through ``ix_alerts_resolved``; how many went.
+    An alert with a notification still to send stays until it is sent or given up."""
+    unsent = (
+        sa.select(alert_notifications.c.id)
+        .where(
+            alert_notifications.c.alert_id == alerts.c.id,
+            alert_notifications.c.status == NotificationStatus.PENDING.value,
+        )
+        .exists()
+    )
+    batch = skip_locked(
+        conn,
+        sa.select(alerts.c.id)
+        .where(
+            alerts.c.status == AlertStatus.RESOLVED.value,
+            alerts.c.resolved_at < cutoff,
+            ~unsent,
+        )
+        .order_by(alerts.c.resolved_at)
+        .limit(limit),
+    ).scalar_subquery()
+    result = await conn.execute(sa.delete(alerts).where(alerts.c.id.in_(batch)))
+    return result.rowcount or 0
+
+
+async def notifications_delete_done_before(
+    conn: AsyncConnection, cutoff: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` notifications made before ``cutoff`` that are done with (sent,
+    failed or withdrawn; a pending one stays until it is sent or given up), oldest first
+    through ``ix_alert_notifications_done``; how many went."""
+    batch = skip_locked(
+        conn,
+        sa.select(alert_notifications.c.id)
+        .where(
+            alert_notifications.c.status != NotificationStatus.PENDING.value,
+            alert_notifications.c.created_at < cutoff,
+        )
+        .order_by(alert_notifications.c.created_at)
+        .limit(limit),
+    ).scalar_subquery()
+    result = await conn.execute(
+        sa.delete(alert_notifications).where(alert_notifications.c.id.in_(batch))
+    )
+    return result.rowcount or 0

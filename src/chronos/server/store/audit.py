@@ -3,14 +3,15 @@ first with filters, and pruned past the retention age in bounded batches."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chronos.server.domain.audit import AuditRow
+from chronos.server.domain.audit import Actor, AuditRow, audit_row
 from chronos.server.store.dialect import skip_locked
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import audit_events
@@ -18,6 +19,37 @@ from chronos.server.store.tables import audit_events
 
 async def audit_insert(conn: AsyncConnection, row: AuditRow) -> None:
     await conn.execute(sa.insert(audit_events).values(**row))
+
+
+async def audit_change(
+    conn: AsyncConnection,
+    resource_type: str,
+    row: Mapping[str, Any],
+    verb: str,
+    now: datetime,
+    actor: Actor | None,
+    *,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    reason: str | None = None,
+) -> None:
+    """Record ``<resource_type>.<verb>`` about ``row`` (its account, id and name), in the
+    caller's transaction — the change's own."""
+    await audit_insert(
+        conn,
+        audit_row(
+            row["account_id"],
+            actor,
+            f"{resource_type}.{verb}",
+            resource_type,
+            row["id"],
+            row["name"],
+            before=before,
+            after=after,
+            at=now,
+            reason=reason,
+        ),
+    )
 
 
 @dataclass(frozen=True)

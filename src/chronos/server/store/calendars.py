@@ -167,6 +167,33 @@ async def schedule_calendars_set(
             raise CalendarGone(schedule_id) from exc
 
 
+async def calendar_versions_for_schedules(
+    conn: AsyncConnection, schedule_ids: Sequence[str]
+) -> dict[str, list[tuple[str, str, int]]]:
+    """The (id, name, version) of the calendars each schedule names, for a whole scheduler
+    batch in one query, without their contents (see :func:`calendars_by_ids`)."""
+    if not schedule_ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(
+            schedule_calendars.c.schedule_id, calendars.c.id, calendars.c.name, calendars.c.version
+        )
+        .join(calendars, calendars.c.id == schedule_calendars.c.calendar_id)
+        .where(schedule_calendars.c.schedule_id.in_(list(schedule_ids)))
+    )
+    found: dict[str, list[tuple[str, str, int]]] = {}
+    for r in rows:
+        found.setdefault(r.schedule_id, []).append((r.id, r.name, r.version))
+    return found
+
+
+async def calendars_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> list[CalendarRow]:
+    if not ids:
+        return []
+    rows = await conn.execute(sa.select(calendars).where(calendars.c.id.in_(sorted(set(ids)))))
+    return [cast(CalendarRow, dict(r._mapping)) for r in rows]
+
+
 async def calendars_for_schedules(
     conn: AsyncConnection, schedule_ids: Sequence[str]
 ) -> dict[str, list[CalendarRow]]:

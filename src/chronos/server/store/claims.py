@@ -44,6 +44,7 @@ CLAIM_COLUMNS = (
     jobs.c.tags,
     jobs.c.max_retries,
     jobs.c.created_at,
+    jobs.c.traceparent,  # null unless the job was created while tracing was on
 )
 
 # The columns of a claim's new execution rows, in the order the claim statement fills them.

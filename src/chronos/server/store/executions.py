@@ -31,6 +31,7 @@ _FINISH_COLUMNS = (
     jobs.c.retry_base,
     jobs.c.max_retries,
     jobs.c.retry_policy,
+    jobs.c.traceparent,  # the result's span joins the job's trace (server/telemetry.py)
 )
 
 

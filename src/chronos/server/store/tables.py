@@ -60,6 +60,7 @@ SCHEDULE_SLOT_PREDICATE = f"trigger IN ('{JobTrigger.SCHEDULE}', '{JobTrigger.BA
 IDEMPOTENCY_KEY_PREDICATE = "idempotency_key IS NOT NULL"
 # The open alerts of ``uq_alerts_open``: one per rule and subject.
 ALERT_OPEN_PREDICATE = "status IN (" + ", ".join(f"'{s.value}'" for s in OPEN_STATUSES) + ")"
+ALERT_RESOLVED_PREDICATE = f"status = '{AlertStatus.RESOLVED}'"
 
 accounts = sa.Table(
     "accounts",
@@ -157,6 +158,9 @@ schedule_events = sa.Table(
     # The schedule's version after the event.
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Index(None, "schedule_id", "at"),
+    # Recent events of a kind (the alert evaluator's missed slots, every look; the overview):
+    # added by 0011.
+    sa.Index(None, "kind", "at"),
     sa.CheckConstraint(check_in("kind", ScheduleEventKind), name="kind"),
 )
 
@@ -321,6 +325,8 @@ alerts = sa.Table(
     sa.CheckConstraint(check_in("status", AlertStatus), name="status"),
     sa.Index(None, "account_id", "id"),
     sa.Index(None, "rule_id", "resolved_at"),
+    # The pruner's: resolved alerts past the retention (CHRONOS_ALERT_RETENTION).
+    sa.Index("ix_alerts_resolved", "resolved_at", **_where(ALERT_RESOLVED_PREDICATE)),
     sa.Index(
         "uq_alerts_open",
         "rule_id",
@@ -356,6 +362,12 @@ alert_notifications = sa.Table(
         "ix_alert_notifications_due",
         "next_attempt_at",
         **_where(f"status = '{NotificationStatus.PENDING}'"),
+    ),
+    # The pruner's: notifications done with (sent, failed, withdrawn) past the retention.
+    sa.Index(
+        "ix_alert_notifications_done",
+        "created_at",
+        **_where(f"status <> '{NotificationStatus.PENDING}'"),
     ),
 )
 
@@ -440,6 +452,9 @@ jobs = sa.Table(
     sa.Column("finished_at", UTCDateTime(), nullable=True),
     # The backfill that created the job or last reran it (no foreign key, as for schedules).
     sa.Column("backfill_id", ID, nullable=True),
+    # The W3C ``traceparent`` the job was created in, only while tracing is on (0013;
+    # server/telemetry.py): the claim hands it to the worker, push requests carry it.
+    sa.Column("traceparent", sa.String(55), nullable=True),
     sa.CheckConstraint(check_in("status", JobStatus), name="status"),
     sa.CheckConstraint(check_in("trigger", JobTrigger), name="trigger"),
     sa.CheckConstraint(check_in("delivery_type", DeliveryType), name="delivery_type"),

@@ -79,7 +79,7 @@
     source.addEventListener("error", function () {
       indicator(navigator.onLine === false ? "offline" : "polling");
     });
-    ["jobs", "schedules", "workers"].forEach(function (topic) {
+    ["jobs", "schedules", "workers", "monitors", "alerts"].forEach(function (topic) {
       source.addEventListener(topic, function () { htmx.trigger(document.body, "live:" + topic); });
     });
   }

@@ -5,6 +5,7 @@
 - ``alerts``: every alert (pending, firing, resolved); ``uq_alerts_open`` keeps one open alert
   per rule and subject.
 - ``alert_notifications``: the webhook deliveries, written with the alert change they announce.
+- ``ix_schedule_events_kind_at``: the recent ``missed`` events the evaluator reads every look.
 
 Revision ID: 0011
 Revises: 0010
@@ -24,9 +25,13 @@ depends_on: str | Sequence[str] | None = None
 
 OPEN = "status IN ('pending', 'firing')"
 DUE = "status = 'pending'"
+RESOLVED = "status = 'resolved'"
+DONE = "status <> 'pending'"
 
 
 def upgrade() -> None:
+    # The evaluator's missed-slot rule reads the recent ``missed`` events every look.
+    op.create_index(op.f("ix_schedule_events_kind_at"), "schedule_events", ["kind", "at"])
     op.create_table(
         "alert_rules",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -93,6 +98,13 @@ def upgrade() -> None:
     op.create_index(op.f("ix_alerts_account_id_id"), "alerts", ["account_id", "id"])
     op.create_index(op.f("ix_alerts_rule_id_resolved_at"), "alerts", ["rule_id", "resolved_at"])
     op.create_index(
+        "ix_alerts_resolved",
+        "alerts",
+        ["resolved_at"],
+        postgresql_where=sa.text(RESOLVED),
+        sqlite_where=sa.text(RESOLVED),
+    )
+    op.create_index(
         "uq_alerts_open",
         "alerts",
         ["rule_id", "subject_type", "subject_id"],
@@ -146,9 +158,17 @@ def upgrade() -> None:
         postgresql_where=sa.text(DUE),
         sqlite_where=sa.text(DUE),
     )
+    op.create_index(
+        "ix_alert_notifications_done",
+        "alert_notifications",
+        ["created_at"],
+        postgresql_where=sa.text(DONE),
+        sqlite_where=sa.text(DONE),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_schedule_events_kind_at"), table_name="schedule_events")
     op.drop_table("alert_notifications")
     op.drop_table("alerts")
     op.drop_table("alert_rules")
