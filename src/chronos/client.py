@@ -115,10 +115,15 @@ class Schedules:
         params = _filters(tags, state=state, handler=handler, limit=limit, cursor=cursor)
         return self._call("GET", "/v1/schedules", params=params, parse=_page(Schedule.from_dict))
 
-    def update(self, id_or_name: str, **fields: Any) -> Schedule:
-        """Change some fields (``PATCH``); makes a new version."""
+    def update(self, id_or_name: str, *, reason: str | None = None, **fields: Any) -> Schedule:
+        """Change some fields (``PATCH``); makes a new version. ``reason`` (why) goes to the
+        audit log."""
         return self._call(
-            "PATCH", _path("v1", "schedules", id_or_name), json=fields, parse=Schedule.from_dict
+            "PATCH",
+            _path("v1", "schedules", id_or_name),
+            json=fields,
+            headers=_reason(reason),
+            parse=Schedule.from_dict,
         )
 
     def delete(self, id_or_name: str, *, reason: str | None = None) -> None:
@@ -240,12 +245,13 @@ class Schedules:
             parse=ScheduleVersion.from_dict,
         )
 
-    def rollback(self, id_or_name: str, version: int) -> Schedule:
+    def rollback(self, id_or_name: str, version: int, *, reason: str | None = None) -> Schedule:
         """Restore ``version``'s configuration as a new version (nothing changes if it is
-        the current one)."""
+        the current one). ``reason`` (why) goes to the audit log."""
         return self._call(
             "POST",
             _path("v1", "schedules", id_or_name, "rollback", str(version)),
+            headers=_reason(reason),
             parse=Schedule.from_dict,
         )
 

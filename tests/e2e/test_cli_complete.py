@@ -72,13 +72,16 @@ def local(instant: str, zone: str) -> str:
 
 def test_version_and_shell_completion():
     assert ok(None, "--version").strip() == f"chronos {version('chronos-scheduler')}"
-    script = ok(None, "--show-completion", "bash")
+    # Typer detects the user's shell from the process tree, which a test runner need not
+    # have; with detection off, the shell is named explicitly, as a user may.
+    no_detect = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    script = ok(None, "--show-completion", "bash", env=no_detect)
     assert "_chronos_completion" in script and "complete " in script
     assert "--install-completion" in ok(None, "--help")
 
 
 def test_every_command_takes_json():
-    """Every command but the long-running ``serve`` and ``worker`` prints JSON for scripts."""
+    """Every command but the long-running ``serve``, ``dev`` and ``worker`` prints JSON."""
     root = typer.main.get_command(app)
     missing = []
 
@@ -86,7 +89,7 @@ def test_every_command_takes_json():
         if hasattr(command, "commands"):  # a group
             for name, sub in command.commands.items():
                 walk(sub, [*path, name])
-        elif path not in (["serve"], ["worker"]) and not any(
+        elif path not in (["serve"], ["dev"], ["worker"]) and not any(
             "--json" in p.opts for p in command.params
         ):
             missing.append(" ".join(path))
@@ -303,3 +306,150 @@ def test_admin_commands_print_json(tmp_path: Path):
     [account] = json.loads(ok(None, "accounts", "list", "--database-url", url, "--json"))
     assert account["name"] == "acme" and account["key_count"] == 2
     assert account["id"] in ok(None, "accounts", "list", "--database-url", url)  # whole at 80
+
+
+def audit_reasons(server: ChronosServer, resource: str) -> dict[str, list[str | None]]:
+    """Per action, the reasons GET /v1/audit records for ``resource`` (an id or a name)."""
+    answer = httpx.get(
+        f"{server.url}/v1/audit",
+        params={"resource_id": resource, "limit": 100},
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    found: dict[str, list[str | None]] = {}
+    for record in answer.json()["data"]:
+        found.setdefault(record["action"], []).append(record["reason"])
+    return found
+
+
+def test_calendars_update(server: ChronosServer, tmp_path: Path):
+    ok(server, "calendars", "create", "office", "--date", "2026-12-24", "--date", "2026-12-25")
+    shown = ok(
+        server,
+        "calendars",
+        "update",
+        "office",
+        "--add-date",
+        "2026-12-31",
+        "--remove-date",
+        "2026-12-24",
+        "--add-range",
+        "2027-08-01:2027-08-15",
+        "--rule",
+        "weekends",
+        "--description",
+        "closed",
+        "--reason",
+        "office closed",
+    )
+    assert "~ update office" in shown and "version 2" in shown
+    assert 'ranges: [] → [{"from": "2027-08-01", "to": "2027-08-15"}]' in shown
+    assert '"2026-12-24", "2026-12-25"' in shown and '["2026-12-25", "2026-12-31"]' in shown
+
+    rules = as_json(
+        server,
+        "calendars",
+        "update",
+        "office",
+        "--clear-rules",
+        "--rule",
+        'nth_weekday:{"weekday": "thu", "n": 4}',
+        "--rule",
+        "yearly:1:1",
+    )
+    assert rules["calendar"]["rules"] == [
+        {"kind": "nth_weekday", "weekday": "thu", "n": 4},
+        {"kind": "yearly", "month": 1, "day": 1},
+    ]
+    assert rules["changes"]["rules"][0] == [{"kind": "weekends"}]
+
+    (tmp_path / "patch.json").write_text(json.dumps({"dates": [], "ranges": []}))
+    from_file = as_json(server, "calendars", "update", "office", "-f", str(tmp_path / "patch.json"))
+    assert from_file["calendar"]["dates"] == [] and from_file["calendar"]["version"] == 4
+    not_there = run(server, "calendars", "update", "office", "--remove-date", "2026-01-01")
+    assert not_there.returncode == 2 and "not one of office's dates" in not_there.stderr
+    assert audit_reasons(server, "office")["calendar.updated"][-1] == "office closed"
+
+
+def test_alert_rules_update_enable_disable(server: ChronosServer):
+    ok(
+        server,
+        "alerts",
+        "rules",
+        "create",
+        "slow",
+        "--condition",
+        "late",
+        "--seconds",
+        "5m",
+        "--webhook",
+        "https://hooks.example.com/a",
+        "--header",
+        "X-Token=s3cret",
+    )
+    shown = ok(
+        server,
+        "alerts",
+        "rules",
+        "update",
+        "slow",
+        "--grace",
+        "2m",
+        "--cooldown",
+        "1h",
+        "--webhook-url",
+        "https://hooks.example.com/b",
+        "--format",
+        "slack",
+        "--reason",
+        "quieter",
+    )
+    assert "~ update slow" in shown and "grace: 0 → 120" in shown.replace(".0", "")
+    rule = as_json(server, "alerts", "rules", "show", "slow")
+    assert rule["webhook"]["url"] == "https://hooks.example.com/b"
+    assert rule["webhook"]["format"] == "slack" and rule["webhook"]["headers"]  # headers kept
+    disabled = as_json(server, "alerts", "rules", "disable", "slow", "--reason", "maintenance")
+    assert disabled["rule"]["enabled"] is False and disabled["changes"]["enabled"] == [True, False]
+    assert "enabled" in ok(server, "alerts", "rules", "enable", "slow")
+    reasons = audit_reasons(server, rule["id"])
+    assert {"quieter", "maintenance"} <= set(reasons["alert_rule.updated"])
+
+
+def test_monitors_update_pause_resume_rotate_token(server: ChronosServer):
+    made = as_json(server, "monitors", "create", "nightly-backup", "--cron", "0 2 * * *")
+    shown = ok(
+        server,
+        "monitors",
+        "update",
+        "nightly-backup",
+        "--cron",
+        "0 3 * * *",
+        "--timezone",
+        "Europe/Paris",
+        "--grace",
+        "1h",
+        "--reason",
+        "moved",
+    )
+    assert '"0 2 * * *" → "0 3 * * *"' in shown and "Europe/Paris" in shown
+    interval = as_json(server, "monitors", "update", "nightly-backup", "--interval", "2h")
+    assert interval["monitor"]["cron"] is None and interval["changes"]["cron"][0] == "0 3 * * *"
+    paused = as_json(server, "monitors", "pause", "nightly-backup", "--reason", "migration")
+    assert paused["state"] == "paused"
+    assert "nightly-backup is" in ok(server, "monitors", "resume", "nightly-backup")
+    rotated = ok(server, "monitors", "rotate-token", "nightly-backup", "--reason", "leaked")
+    new_ok = as_json(server, "monitors", "show", "nightly-backup")["ping_urls"]["ok"]
+    assert new_ok != made["ping_urls"]["ok"] and new_ok in rotated
+    assert httpx.get(made["ping_urls"]["ok"], timeout=10).status_code == 404
+    reasons = {r for rs in audit_reasons(server, made["id"]).values() for r in rs}
+    assert {"moved", "migration", "leaked"} <= reasons
+
+
+def test_schedules_edit_and_rollback_take_a_reason(server: ChronosServer):
+    ok(server, "schedules", "create", "reasoned", "--handler", "h", "--cron", "0 2 * * *")
+    ok(server, "schedules", "edit", "reasoned", "--set", "cron=0 3 * * *", "--reason", "later")
+    rolled = as_json(server, "schedules", "rollback", "reasoned", "1", "--reason", "too late")
+    assert rolled["schedule"]["cron"] == "0 2 * * *"
+    reasons = {r for rs in audit_reasons(server, "reasoned").values() for r in rs}
+    assert {"later", "too late"} <= reasons

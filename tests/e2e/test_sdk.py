@@ -140,6 +140,22 @@ def test_async_client_shares_the_resources(server):
     assert error.code == "not_found"
 
 
+def test_schedule_update_and_rollback_send_a_reason(server, chronos):
+    """``reason=`` on ``update`` and ``rollback`` (sync and async) is the audit log's."""
+    chronos.schedules.create(name="why", handler="h", cron="0 2 * * *")
+    chronos.schedules.update("why", cron="0 3 * * *", reason="sync update")
+
+    async def scenario() -> Schedule:
+        async with AsyncChronos(api_key=server.api_key, base_url=server.url) as client:
+            await client.schedules.update("why", cron="0 4 * * *", reason="async update")
+            return await client.schedules.rollback("why", 1, reason="async rollback")
+
+    assert asyncio.run(scenario()).cron == "0 2 * * *"
+    chronos.schedules.rollback("why", 2, reason="sync rollback")
+    reasons = {r.reason for r in chronos.audit.list(resource="why", limit=50).data}
+    assert {"sync update", "async update", "async rollback", "sync rollback"} <= reasons
+
+
 def run_worker(client: Chronos, **options: Any) -> threading.Thread:
     thread = threading.Thread(target=lambda: asyncio.run(client.worker.run(**options)), daemon=True)
     thread.start()

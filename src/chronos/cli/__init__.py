@@ -120,6 +120,30 @@ def serve(
 
 
 @app.command()
+def dev(
+    database_url: DatabaseOption = None,
+    host: Annotated[str, typer.Option(help="a loopback address only")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="seed 003 uses 3000, seed 004 8080")] = 8080,
+) -> None:
+    """Try Chronos locally: SQLite (./chronos-dev.db), loopback only, NO AUTH (as 'default')."""
+    try:
+        from chronos.server.dev import DEV_DATABASE_URL, NotLoopback, check_loopback, run_dev
+    except ImportError as exc:
+        _server_missing(exc)
+    from chronos.server.config import Settings
+
+    try:
+        check_loopback(host)
+        settings = Settings.from_env(
+            database_url=database_url or DEV_DATABASE_URL, host=host, port=port
+        )
+    except (NotLoopback, ValueError) as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    run_dev(settings)
+
+
+@app.command()
 def worker(
     target: Annotated[str, typer.Argument(help="module:attribute of a Chronos instance")],
     concurrency: Annotated[int, typer.Option(min=1, help="jobs run at once")] = 1,

@@ -4,6 +4,9 @@ chronos alerts rules create missed-slots --condition missed --grace 2m \\
     --webhook https://hooks.slack.com/services/… --format slack [--tag team=data]
 chronos alerts rules create failing --condition consecutive_failures --count 3
 chronos alerts rules list
+chronos alerts rules update missed-slots --grace 5m --cooldown 1h --webhook-url https://… \
+    --format chronos --reason "too noisy"            # or -f patch.json (a PATCH body)
+chronos alerts rules disable missed-slots / enable missed-slots
 chronos alerts rules delete missed-slots
 chronos alerts list [--status firing] [--rule RULE_ID] [--subject nightly]
 chronos alerts show alr_…
@@ -18,6 +21,7 @@ import typer
 from chronos.cli import output
 from chronos.cli.client import (
     JsonFlag,
+    ReasonOption,
     TagOption,
     _client,
     _connection,
@@ -27,6 +31,7 @@ from chronos.cli.client import (
     _tags,
     console,
 )
+from chronos.cli.patching import PatchFileOption, nothing_given, read_patch, report
 
 alerts_app = typer.Typer(
     no_args_is_help=True, help="Alerts: rules and the alert history.", callback=_connection
@@ -173,6 +178,83 @@ def rules_show(ctx: typer.Context, rule: str, as_json: JsonFlag = False) -> None
             "evaluated_at",
         ],
     )
+
+
+RULE_KEYS = ["name", "description", "enabled", "condition", "selector", "grace", "cooldown",
+             "webhook"]  # fmt: skip
+
+
+def _rule_changed(
+    ctx: typer.Context,
+    rule: str,
+    body: dict[str, Any],
+    reason: str | None,
+    as_json: bool,
+    webhook: dict[str, str] | None = None,
+) -> None:
+    """PATCH the rule, then show what changed; ``webhook`` (``--webhook-url``, ``--format``)
+    changes those fields of the rule's webhook, keeping its others (headers)."""
+    with _client(ctx) as client:
+        current = client.alert_rules.get(rule)
+        if webhook:
+            body["webhook"] = {**(body.get("webhook") or current.webhook or {}), **webhook}
+            if "url" not in body["webhook"]:
+                raise typer.BadParameter(
+                    f"{current.name} has no webhook: give --webhook-url", param_hint="--format"
+                )
+        updated = client.alert_rules.update(current.id, reason=reason, **body)
+    report("rule", current.raw, updated.raw, RULE_KEYS, as_json)
+    if not as_json:
+        state = "enabled" if updated.enabled else "disabled"
+        console.print(
+            f"alert rule [bold]{updated.name}[/bold]: {_condition_text(updated.condition)}, "
+            f"grace {updated.grace:g}s, {state}"
+        )
+
+
+@rules_app.command("update")
+def rules_update(
+    ctx: typer.Context,
+    rule: str,
+    grace: Annotated[str | None, typer.Option(help="how long it must hold: 5m")] = None,
+    cooldown: Annotated[str | None, typer.Option(help="re-open instead of paging again")] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option("--webhook-url", help="where notifications are POSTed")
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="chronos or slack")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    file: PatchFileOption = None,
+    reason: ReasonOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change an alert rule (by id or name); shows what changed.
+
+    Each option given replaces the current value (the webhook keeps its other fields);
+    -f FILE: a PATCH body."""
+    body = read_patch(file)
+    for key, value in (("grace", grace), ("cooldown", cooldown), ("description", description)):
+        if value is not None:
+            body[key] = value
+    webhook = {k: v for k, v in (("url", webhook_url), ("format", fmt)) if v is not None}
+    if not body and not webhook:
+        nothing_given()
+    _rule_changed(ctx, rule, body, reason, as_json, webhook)
+
+
+@rules_app.command("enable")
+def rules_enable(
+    ctx: typer.Context, rule: str, reason: ReasonOption = None, as_json: JsonFlag = False
+) -> None:
+    """Evaluate the rule again."""
+    _rule_changed(ctx, rule, {"enabled": True}, reason, as_json)
+
+
+@rules_app.command("disable")
+def rules_disable(
+    ctx: typer.Context, rule: str, reason: ReasonOption = None, as_json: JsonFlag = False
+) -> None:
+    """Stop evaluating the rule (until `enable`)."""
+    _rule_changed(ctx, rule, {"enabled": False}, reason, as_json)
 
 
 @rules_app.command("delete")

@@ -3,18 +3,31 @@
 chronos calendars create holidays --date 2026-12-25 --range 2026-12-28:2027-01-01 --rule weekends
 chronos calendars import holidays us-holidays.ics        # adds the file's all-day events
 chronos calendars show holidays                          # with the schedules that use it
+chronos calendars update holidays --add-date 2026-12-24 --remove-date 2026-12-25 \
+    --add-range 2027-08-01:2027-08-15 --rule weekends --reason "office closed"
+chronos calendars update holidays -f patch.json         # a PATCH body: {"dates": [...]}
 chronos calendars delete holidays                        # refused while schedules name it
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from chronos.cli import output
-from chronos.cli.client import JsonFlag, _client, _connection, _fields, _print_json, _table
+from chronos.cli.client import (
+    JsonFlag,
+    ReasonOption,
+    _client,
+    _connection,
+    _fields,
+    _print_json,
+    _table,
+)
+from chronos.cli.patching import PatchFileOption, nothing_given, read_patch, report
 from chronos.errors import NotFoundError
 
 calendars_app = typer.Typer(
@@ -44,6 +57,22 @@ def _rule(text: str) -> Any:
             "nth_weekday:WEEKDAY:N[:MONTH] or yearly:MONTH:DAY"
         )
     return kind
+
+
+def _update_rule(text: str) -> dict[str, Any]:
+    """``KIND`` or ``KIND:{json}`` (``nth_weekday:{"weekday": "thu", "n": 4}``), or the
+    ``create`` forms (``nth_weekday:thu:4:11``); always as the API keeps it (``{"kind": …}``)."""
+    kind, sep, rest = text.partition(":")
+    if sep and rest.lstrip().startswith("{"):
+        try:
+            params = json.loads(rest)
+        except ValueError as exc:
+            raise typer.BadParameter(f"cannot read rule {text!r}: {exc}") from exc
+        if not isinstance(params, dict):
+            raise typer.BadParameter(f"cannot read rule {text!r}: KIND:{{json object}}")
+        return {**params, "kind": kind}
+    rule = _rule(text)
+    return {"kind": rule} if isinstance(rule, str) else rule
 
 
 def _range(text: str) -> dict[str, str]:
@@ -143,6 +172,81 @@ def calendars_create(
         _print_json(created.raw)
         return
     print(f"created calendar {created.name} ({created.id})")
+
+
+@calendars_app.command("update")
+def calendars_update(
+    ctx: typer.Context,
+    calendar: str,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    add_date: Annotated[
+        list[str] | None, typer.Option("--add-date", help="YYYY-MM-DD (repeatable)")
+    ] = None,
+    remove_date: Annotated[
+        list[str] | None, typer.Option("--remove-date", help="YYYY-MM-DD (repeatable)")
+    ] = None,
+    add_range: Annotated[
+        list[str] | None, typer.Option("--add-range", help="FROM:TO, both included")
+    ] = None,
+    remove_range: Annotated[
+        list[str] | None, typer.Option("--remove-range", help="FROM:TO, as the calendar has it")
+    ] = None,
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            help='add a rule: KIND or KIND:{json}, e.g. weekends, nth_weekday:{"weekday": '
+            '"thu", "n": 4} (or nth_weekday:thu:4)',
+        ),
+    ] = None,
+    clear_rules: Annotated[
+        bool, typer.Option("--clear-rules", help="remove every rule (then add --rule's)")
+    ] = False,
+    file: PatchFileOption = None,
+    reason: ReasonOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a calendar (by id or name); shows what changed.
+
+    Add or remove dates, ranges and rules, or PATCH the fields of -f FILE (each given
+    replaces the current one)."""
+    body = read_patch(file)
+    with _client(ctx) as client:
+        current = client.calendars.get(calendar)
+        if description is not None:
+            body["description"] = description
+        if add_date or remove_date:
+            dates = list(body.get("dates", current.dates))
+            for day in remove_date or []:
+                if day not in dates:
+                    raise typer.BadParameter(
+                        f"{day} is not one of {current.name}'s dates", param_hint="--remove-date"
+                    )
+                dates.remove(day)
+            dates += [day for day in add_date or [] if day not in dates]
+            body["dates"] = dates
+        if add_range or remove_range:
+            ranges = list(body.get("ranges", current.ranges))
+            for text in remove_range or []:
+                if _range(text) not in ranges:
+                    raise typer.BadParameter(
+                        f"{text} is not one of {current.name}'s ranges",
+                        param_hint="--remove-range",
+                    )
+                ranges.remove(_range(text))
+            ranges += [r for r in map(_range, add_range or []) if r not in ranges]
+            body["ranges"] = ranges
+        if rule or clear_rules:
+            rules = [] if clear_rules else list(body.get("rules", current.rules))
+            rules += [r for r in map(_update_rule, rule or []) if r not in rules]
+            body["rules"] = rules
+        if not body:
+            nothing_given()
+        updated = client.calendars.update(current.id, reason=reason, **body)
+    keys = ["name", "description", "dates", "ranges", "rules"]
+    report("calendar", current.raw, updated.raw, keys, as_json)
+    if not as_json:
+        print(f"calendar {updated.name}: version {updated.version}")
 
 
 @calendars_app.command("import")

@@ -4,7 +4,9 @@ chronos monitors create backup --cron "0 2 * * *" --timezone Europe/Paris --grac
 chronos monitors list
 chronos monitors show backup              # with its ping URLs and latest pings
 chronos monitors ping backup [--start | --fail [--exit-code N]]
-chronos monitors pause backup / resume backup / delete backup
+chronos monitors update backup --cron "0 3 * * *" --grace 1h --reason "moved to 3am"
+chronos monitors pause backup [--reason …] / resume backup / delete backup
+chronos monitors rotate-token backup      # prints the new ping URLs (the old ones stop working)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import typer
 from chronos.cli import output
 from chronos.cli.client import (
     JsonFlag,
+    ReasonOption,
     TagOption,
     _client,
     _connection,
@@ -25,6 +28,7 @@ from chronos.cli.client import (
     _tags,
     console,
 )
+from chronos.cli.patching import PatchFileOption, nothing_given, read_patch, report
 
 monitors_app = typer.Typer(
     no_args_is_help=True, help="Heartbeat monitors (crontabs, CI jobs).", callback=_connection
@@ -153,16 +157,76 @@ def monitors_ping(
     console.print(f"{kind} ping recorded: {monitor} is {answer['state']}")
 
 
+@monitors_app.command("update")
+def monitors_update(
+    ctx: typer.Context,
+    monitor: str,
+    cron: Annotated[str | None, typer.Option(help='"0 2 * * *" (replaces --interval)')] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option("--interval", "--every", help="a ping expected this long after the last"),
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="the cron's IANA timezone")] = None,
+    grace: Annotated[str | None, typer.Option(help="how late a ping may be: 5m")] = None,
+    max_runtime: Annotated[
+        str | None, typer.Option("--max-runtime", help="how long a /start may run: 30m")
+    ] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    file: PatchFileOption = None,
+    reason: ReasonOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a monitor (by id or name); shows what changed.
+
+    Each option given replaces the current value (--cron and --interval replace each other);
+    -f FILE: a PATCH body."""
+    body = read_patch(file)
+    given = {
+        "cron": cron,
+        "interval": interval,
+        "timezone": timezone,
+        "grace": grace,
+        "max_runtime": max_runtime,
+        "description": description,
+    }
+    body.update({k: v for k, v in given.items() if v is not None})
+    if not body:
+        nothing_given()
+    with _client(ctx) as client:
+        current = client.monitors.get(monitor)
+        updated = client.monitors.update(current.id, reason=reason, **body)
+    keys = ["name", "description", "cron", "interval", "timezone", "grace", "max_runtime", "tags"]
+    report("monitor", current.raw, updated.raw, keys, as_json)
+    if not as_json:
+        console.print(f"{updated.name}: {updated.expectation}, {updated.state}")
+
+
+@monitors_app.command("rotate-token")
+def monitors_rotate_token(
+    ctx: typer.Context, monitor: str, reason: ReasonOption = None, as_json: JsonFlag = False
+) -> None:
+    """A new ping token: prints the new ping URLs (the old ones answer 404 from now on)."""
+    with _client(ctx) as client:
+        rotated = client.monitors.rotate_token(monitor, reason=reason)
+    if as_json:
+        return _print_json(rotated.raw)
+    console.print(f"new ping URLs for [bold]{rotated.name}[/bold] (the old ones stop working):")
+    for kind, url in (rotated.ping_urls or {}).items():
+        console.print(f"  {kind}: {url}", soft_wrap=True, highlight=False)
+
+
 def _action(action: str) -> Any:
-    def run(ctx: typer.Context, monitor: str, as_json: JsonFlag = False) -> None:
+    def run(
+        ctx: typer.Context, monitor: str, reason: ReasonOption = None, as_json: JsonFlag = False
+    ) -> None:
         with _client(ctx) as client:
             if action == "delete":
-                client.monitors.delete(monitor)
+                client.monitors.delete(monitor, reason=reason)
                 if as_json:
                     return _print_json({"deleted": monitor})
                 console.print(f"deleted monitor {monitor}")
                 return
-            done = getattr(client.monitors, action)(monitor)
+            done = getattr(client.monitors, action)(monitor, reason=reason)
         if as_json:
             return _print_json(done.raw)
         console.print(f"{done.name} is {done.state}")

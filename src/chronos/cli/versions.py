@@ -7,6 +7,7 @@ go back to an earlier one.
     chronos schedules versions nightly                  # every version, what each changed
     chronos schedules version nightly 2                 # one version's configuration
     chronos schedules rollback nightly 2                # restore it, as a new version
+    chronos schedules rollback nightly 2 --reason "3am broke the export"   # audit log's why
 
 ``edit`` shows the diff first and asks when a person is at the terminal (``--yes`` does not
 ask, ``--dry-run`` only shows). A key removed from the configuration is emptied (see
@@ -32,6 +33,7 @@ from rich.markup import escape
 from chronos.cli import output
 from chronos.cli.client import (
     JsonFlag,
+    ReasonOption,
     _client,
     _print_json,
     _table,
@@ -174,6 +176,7 @@ def schedules_edit(
     ] = "yaml",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the diff only")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    reason: ReasonOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a schedule's configuration: in $EDITOR, or with --set / -f; shows the diff,
@@ -205,7 +208,7 @@ def schedules_edit(
             return
         if not as_json:
             _confirm(yes)
-        updated = client.schedules.update(current.id, **patch_body(before, after))
+        updated = client.schedules.update(current.id, reason=reason, **patch_body(before, after))
     if as_json:
         return _print_json({"changes": _json_changes(found), "schedule": updated.raw})
     console.print(f"{updated.name}: version {updated.version}")
@@ -277,14 +280,18 @@ def schedules_version(
 
 @schedules_app.command("rollback")
 def schedules_rollback(
-    ctx: typer.Context, schedule: str, version: int, as_json: JsonFlag = False
+    ctx: typer.Context,
+    schedule: str,
+    version: int,
+    reason: ReasonOption = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Restore an earlier version's configuration, as a new version (shows what changes)."""
     with _client(ctx) as client:
         current = client.schedules.get(schedule)
         before = client.schedules.version(current.id, current.version).config
         target = client.schedules.version(current.id, version).config
-        restored = client.schedules.rollback(current.id, version)
+        restored = client.schedules.rollback(current.id, version, reason=reason)
     found = changes(before, target)
     if as_json:
         return _print_json({"changes": _json_changes(found), "schedule": restored.raw})

@@ -35,6 +35,7 @@ from chronos.server.api import (
     worker,
     workers,
 )
+from chronos.server.api.compat import seed003, seed004
 from chronos.server.api.deps import require_json_body
 from chronos.server.api.guard import RequestGuard, error_response
 from chronos.server.errors import RateLimited, from_store_error
@@ -87,6 +88,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(monitors.ping_router)  # pings take any body (curl -d, a log tail)
         app.include_router(calendars.router, dependencies=json_only)
         app.include_router(alerts.router, dependencies=json_only)
+        app.include_router(seed003.router, dependencies=json_only)
+        app.include_router(seed004.router, dependencies=json_only)
         dashboard.install(app)
     app.add_middleware(
         RequestGuard,
