@@ -1,5 +1,6 @@
-"""The TypeScript SDK (sdks/typescript): ``npm ci && npm test`` there, against a real
-``chronos serve`` that its tests start from this checkout (``CHRONOS_BIN``).
+"""The TypeScript SDK (sdks/typescript): ``npm ci`` (unless ``.ci/run`` already ran it) and
+``npm test`` there, against a real ``chronos serve`` that its tests start from this checkout
+(``CHRONOS_BIN``).
 
 Its tests run seed 000's worker example end to end, the worker's retries, heartbeats and
 cancels, push signature verification against real push requests, and fail when
@@ -32,6 +33,13 @@ def _run(command: list[str], env: dict[str, str], timeout: float) -> None:
         pytest.fail(f"{' '.join(command)} failed in {SDK} (exit {done.returncode}):\n{output}")
 
 
+def _installed() -> bool:
+    """``npm ci`` has run since the lockfile last changed (``.ci/run`` runs it)."""
+    marker = SDK / "node_modules" / ".package-lock.json"
+    lock = SDK / "package-lock.json"
+    return marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime
+
+
 def test_typescript_sdk_npm_ci_and_npm_test() -> None:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
@@ -44,5 +52,6 @@ def test_typescript_sdk_npm_ci_and_npm_test() -> None:
         "npm_config_audit": "false",
         "npm_config_fund": "false",
     }
-    _run([npm, "ci"], env, timeout=600)
+    if not _installed():
+        _run([npm, "ci"], env, timeout=600)
     _run([npm, "test"], env, timeout=600)

@@ -86,6 +86,8 @@ def start_worker(server: ChronosServer, tmp_path: Path, *args: str, **env: str) 
 
 
 def stop(worker: subprocess.Popen) -> str:
+    """SIGTERM, then everything the worker wrote (a job is logged before its result is sent,
+    so once a job is seen finished its line is in the output)."""
     worker.send_signal(signal.SIGTERM)
     output = worker.communicate(timeout=30)[0]
     assert worker.returncode == 0, output
@@ -109,7 +111,6 @@ def test_chronos_worker_logs_one_line_per_job_and_no_http_chatter(server, chrono
     worker = start_worker(server, tmp_path, "--concurrency", "2")
     try:
         ids = run_three_jobs(chronos)
-        time.sleep(0.3)  # the log lines are written before the results are reported
     finally:
         output = stop(worker)
     lines = output.splitlines()
@@ -130,7 +131,6 @@ def test_chronos_worker_json_logs_one_object_per_line(server, chronos, tmp_path)
     worker = start_worker(server, tmp_path, "--log-format", "json")
     try:
         ids = run_three_jobs(chronos)
-        time.sleep(0.3)
     finally:
         output = stop(worker)
     records = [json.loads(line) for line in output.splitlines() if line.strip()]
@@ -161,7 +161,6 @@ def test_log_level_from_the_environment_and_debug_shows_http_requests(server, ch
     try:
         job = chronos.jobs.create(handler="log-ok")
         wait_for(lambda: chronos.jobs.get(job.id).status == "completed")
-        time.sleep(0.3)
     finally:
         output = stop(loud)
     assert job.id in output and "/v1/worker/jobs/claim" in output
@@ -187,7 +186,6 @@ def test_examples_worker_py_logs_its_jobs(server, chronos):
         job = chronos.jobs.create(handler="sync-tenant")  # no payload: {} in the handler
         wait_for(lambda: chronos.jobs.get(job.id).status == "completed")
         assert chronos.jobs.get(job.id).result == {"synced": 0, "attempt": 1}
-        time.sleep(0.3)
     finally:
         output = stop(worker)
     assert "polling" in output

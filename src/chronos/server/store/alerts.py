@@ -30,7 +30,7 @@ from chronos.server.domain.rows import ScheduleRow
 from chronos.server.domain.states import JobStatus, JobTrigger
 from chronos.server.ids import id_floor
 from chronos.server.store.dialect import is_postgres, seconds_between, skip_locked
-from chronos.server.store.errors import UniqueViolation
+from chronos.server.store.errors import unique
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import alert_notifications, alert_rules, alerts, jobs, schedules
 
@@ -41,11 +41,8 @@ _OPEN = [s.value for s in OPEN_STATUSES]
 
 async def alert_rule_insert(conn: AsyncConnection, row: AlertRuleRow) -> None:
     """Insert a rule; a taken name raises :class:`UniqueViolation` and inserts nothing."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(sa.insert(alert_rules).values(**row))
-    except IntegrityError as exc:
-        raise UniqueViolation("alert_rule_name", row["name"]) from exc
+    async with unique(conn, "alert_rule_name", row["name"]):
+        await conn.execute(sa.insert(alert_rules).values(**row))
 
 
 async def alert_rule_get(
@@ -74,13 +71,8 @@ async def alert_rule_list(
 
 async def alert_rule_update(conn: AsyncConnection, rule_id: str, values: Mapping[str, Any]) -> None:
     """Change a rule's columns; a taken name raises :class:`UniqueViolation`."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                sa.update(alert_rules).where(alert_rules.c.id == rule_id).values(values)
-            )
-    except IntegrityError as exc:
-        raise UniqueViolation("alert_rule_name", values.get("name")) from exc
+    async with unique(conn, "alert_rule_name", values.get("name")):
+        await conn.execute(sa.update(alert_rules).where(alert_rules.c.id == rule_id).values(values))
 
 
 async def alert_rule_delete(conn: AsyncConnection, rule_id: str) -> None:

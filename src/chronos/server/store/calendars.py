@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chronos.server.domain.calendars import CalendarRow
 from chronos.server.domain.rows import ScheduleRow
 from chronos.server.store.dialect import is_postgres
-from chronos.server.store.errors import StoreError, UniqueViolation
+from chronos.server.store.errors import StoreError, unique
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import calendars, schedule_calendars, schedules
 
@@ -33,11 +33,8 @@ class CalendarGone(StoreError):
 
 async def calendar_insert(conn: AsyncConnection, row: CalendarRow) -> None:
     """Insert a calendar; a taken name raises :class:`UniqueViolation` and inserts nothing."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(sa.insert(calendars).values(**row))
-    except IntegrityError as exc:
-        raise UniqueViolation("calendar_name", row["name"]) from exc
+    async with unique(conn, "calendar_name", row["name"]):
+        await conn.execute(sa.insert(calendars).values(**row))
 
 
 async def calendar_get(
@@ -91,13 +88,8 @@ async def calendar_update(
     conn: AsyncConnection, calendar_id: str, values: Mapping[str, Any]
 ) -> None:
     """Change a calendar's columns; a taken name raises :class:`UniqueViolation`."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                sa.update(calendars).where(calendars.c.id == calendar_id).values(values)
-            )
-    except IntegrityError as exc:
-        raise UniqueViolation("calendar_name", values.get("name")) from exc
+    async with unique(conn, "calendar_name", values.get("name")):
+        await conn.execute(sa.update(calendars).where(calendars.c.id == calendar_id).values(values))
 
 
 async def calendar_delete(conn: AsyncConnection, account_id: str, calendar_id: str) -> bool:

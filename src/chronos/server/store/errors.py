@@ -4,9 +4,12 @@ is the one place that turns these into API error codes.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def is_database_outage(exc: BaseException) -> bool:
@@ -33,6 +36,18 @@ class UniqueViolation(StoreError):
         super().__init__(f"{what} {value!r} is already taken")
         self.what = what
         self.value = value
+
+
+@asynccontextmanager
+async def unique(conn: AsyncConnection, what: str, value: Any) -> AsyncIterator[None]:
+    """Run the block's statements in a savepoint: a broken constraint undoes them alone (the
+    transaction stays usable, PostgreSQL included) and raises :class:`UniqueViolation`
+    naming ``what`` and ``value``. For writes whose only breakable constraint is a name's."""
+    try:
+        async with conn.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise UniqueViolation(what, value) from exc
 
 
 class InvalidCursor(StoreError):

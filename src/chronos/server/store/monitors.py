@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.monitors import PING_HISTORY, MonitorRow, PingRow
 from chronos.server.store.dialect import is_postgres, tag_filter
-from chronos.server.store.errors import UniqueViolation
+from chronos.server.store.errors import unique
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import monitor_pings, monitors
 
@@ -25,11 +24,8 @@ def _row(mapping: Any) -> MonitorRow:
 
 async def monitor_insert(conn: AsyncConnection, row: MonitorRow) -> None:
     """Insert a monitor; a taken name raises :class:`UniqueViolation` and inserts nothing."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(sa.insert(monitors).values(**row))
-    except IntegrityError as exc:
-        raise UniqueViolation("monitor_name", row["name"]) from exc
+    async with unique(conn, "monitor_name", row["name"]):
+        await conn.execute(sa.insert(monitors).values(**row))
 
 
 async def monitor_get(
@@ -91,13 +87,10 @@ async def monitor_update(conn: AsyncConnection, monitor_id: str, values: Mapping
     """Change a monitor's columns; a taken name raises :class:`UniqueViolation`."""
     if not values:
         return
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                sa.update(monitors).where(monitors.c.id == monitor_id).values(dict(values))
-            )
-    except IntegrityError as exc:  # a taken name (or, astronomically unlikely, token)
-        raise UniqueViolation("monitor_name", values.get("name")) from exc
+    async with unique(conn, "monitor_name", values.get("name")):
+        await conn.execute(
+            sa.update(monitors).where(monitors.c.id == monitor_id).values(dict(values))
+        )
 
 
 async def monitor_delete(conn: AsyncConnection, account_id: str, monitor_id: str) -> bool:

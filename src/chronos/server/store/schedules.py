@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import ScheduleRow, ScheduleSpec, ScheduleVersionRow
 from chronos.server.domain.states import JobStatus, ScheduleState
 from chronos.server.store.dialect import is_postgres, skip_locked, tag_filter, update_many
-from chronos.server.store.errors import UniqueViolation
+from chronos.server.store.errors import unique
 from chronos.server.store.pagination import page, split_page
 from chronos.server.store.tables import jobs, schedule_versions, schedules
 from chronos.server.store.types import UTCDateTime
@@ -29,11 +28,8 @@ class ScheduleAdvance(TypedDict):
 
 async def schedule_insert(conn: AsyncConnection, row: ScheduleRow) -> None:
     """Insert a schedule; a taken name raises :class:`UniqueViolation` and inserts nothing."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(sa.insert(schedules).values(**row))
-    except IntegrityError as exc:
-        raise UniqueViolation("schedule_name", row["name"]) from exc
+    async with unique(conn, "schedule_name", row["name"]):
+        await conn.execute(sa.insert(schedules).values(**row))
 
 
 async def schedule_get(
@@ -87,13 +83,8 @@ async def schedule_update(
     conn: AsyncConnection, schedule_id: str, values: Mapping[str, Any]
 ) -> None:
     """Change a schedule's columns; a taken name raises :class:`UniqueViolation`."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                sa.update(schedules).where(schedules.c.id == schedule_id).values(values)
-            )
-    except IntegrityError as exc:  # the only constraint a change can break is the name's
-        raise UniqueViolation("schedule_name", values.get("name")) from exc
+    async with unique(conn, "schedule_name", values.get("name")):
+        await conn.execute(sa.update(schedules).where(schedules.c.id == schedule_id).values(values))
 
 
 async def schedule_delete(conn: AsyncConnection, account_id: str, schedule_id: str) -> bool:
