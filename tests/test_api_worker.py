@@ -451,6 +451,50 @@ async def test_batch_results_apply_each_valid_item_and_report_the_others(client,
     assert foreign_job["status"] == "running"
 
 
+async def test_batch_of_plain_successes_answers_each_report(client, other_client, clock):
+    """Only plain successes (the at-once path on both backends): the running one completes,
+    a repeat is accepted, an execution that ended otherwise is 409, an unknown or another
+    account's execution is 404 — and a duration left out is measured by the server."""
+    jobs = [await create_job(client, handler="h") for _ in range(3)]
+    good, repeat, failed = await claim(client, limit=3)
+    await create_job(other_client, handler="h")
+    foreign = await claim_one(other_client)
+    await report(client, repeat["execution_id"], status="completed")
+    await report(client, failed["execution_id"], status="failed", retryable=False)
+    clock.advance(1.5)
+    response = await client.post(
+        "/v1/worker/results",
+        json={
+            "results": [
+                {"execution_id": "exe_unknown", "status": "completed"},
+                {"execution_id": failed["execution_id"], "status": "completed"},
+                {"execution_id": good["execution_id"], "status": "completed", "output": [1]},
+                {"execution_id": repeat["execution_id"], "status": "completed"},
+                {"execution_id": foreign["execution_id"], "status": "completed"},
+            ]
+        },
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert [item.get("ok") or item["error"]["code"] for item in data] == [
+        "not_found",
+        "execution_not_running",
+        True,
+        True,
+        "not_found",
+    ]
+    by_id = {job["id"]: await get_job(client, job["id"]) for job in jobs}
+    assert [by_id[j["id"]]["status"] for j in (good, repeat, failed)] == [
+        "completed",
+        "completed",
+        "failed",
+    ]
+    assert by_id[good["id"]]["result"] == [1]
+    execution = (await client.get(f"/v1/executions/{good['execution_id']}")).json()
+    assert (execution["status"], execution["duration_ms"]) == ("completed", 1500)
+    assert (await get_job(other_client, foreign["id"]))["status"] == "running"
+
+
 async def test_batch_results_repeat_is_accepted(client):
     job = await create_job(client, handler="h")
     claimed = await claim_one(client)

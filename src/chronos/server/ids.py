@@ -20,13 +20,26 @@ def new_id(prefix: str, *, at_ms: int | None = None) -> str:
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
-    """``count`` ids at once (one clock read, one read of the random source)."""
-    millis = int(time.time() * 1000) << 80
+    """``count`` ids at once: one clock read, one read of the random source, and the time part
+    (the top 50 bits: 48 of milliseconds, 2 of padding) encoded once for all of them."""
+    head = _encode(prefix, (int(time.time() * 1000) << 80))[: len(prefix) + 11]
     randomness = os.urandom(10 * count)
-    return [
-        _encode(prefix, millis | int.from_bytes(randomness[10 * i : 10 * i + 10], "big"))
-        for i in range(count)
-    ]
+    pairs = _PAIRS
+    ids = []
+    for start in range(0, 10 * count, 10):
+        value = int.from_bytes(randomness[start : start + 10], "big")  # 80 bits: 8 pairs
+        ids.append(
+            head
+            + pairs[value >> 70]
+            + pairs[(value >> 60) & 1023]
+            + pairs[(value >> 50) & 1023]
+            + pairs[(value >> 40) & 1023]
+            + pairs[(value >> 30) & 1023]
+            + pairs[(value >> 20) & 1023]
+            + pairs[(value >> 10) & 1023]
+            + pairs[value & 1023]
+        )
+    return ids
 
 
 def id_floor(prefix: str, at_ms: int) -> str:

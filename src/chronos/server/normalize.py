@@ -76,8 +76,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# ``json.dumps`` with options builds a new encoder on every call, half the cost of sizing a
+# small payload (a batch create sizes 1,000); one encoder, same output.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def check_payload_size(payload: Any, limit: int) -> None:
-    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    size = len(_COMPACT.encode(payload).encode())
     if size > limit:
         raise PayloadTooLarge(
             f"payload is {size} bytes; the limit is {limit} bytes",
@@ -85,8 +90,13 @@ def check_payload_size(payload: Any, limit: int) -> None:
         )
 
 
+# The policy of a job that gives none: built once (a pydantic model per job showed in the
+# profile of a batch create); only read.
+_DEFAULT_RETRY_POLICY = RetryPolicyIn()
+
+
 def _retry_settings(options: JobOptions) -> tuple[int, RetryPolicyData]:
-    policy = options.retry_policy or RetryPolicyIn()
+    policy = options.retry_policy or _DEFAULT_RETRY_POLICY
     max_retries = options.max_retries
     if policy.max_attempts is not None:
         from_attempts = policy.max_attempts - 1

@@ -27,10 +27,17 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def authenticate(request: Request, runtime: RuntimeDep) -> str:
+async def authenticate(request: Request) -> str:
     """The account id behind the Bearer key, or 401. Requests with a body were authenticated
-    by the request guard before their body was read."""
-    holder: KeyHolder | None = request.scope.get("state", {}).get("key_holder")
+    (and their key's scope checked) by the request guard before their body was read.
+
+    Runs on every API request: it reads the ASGI scope directly (``request.url`` would build
+    and parse a URL object) and takes the runtime from the app itself rather than through
+    another dependency, which FastAPI would solve and cache per request."""
+    scope = request.scope
+    state = scope.setdefault("state", {})
+    holder: KeyHolder | None = state.get("key_holder")
+    runtime: Runtime = scope["app"].state.runtime
     if holder is None:
         token = bearer_token(request.headers)
         if token is None:
@@ -38,12 +45,12 @@ async def authenticate(request: Request, runtime: RuntimeDep) -> str:
         holder = await runtime.accounts.authenticate(token)
         if holder is None:
             raise Unauthorized("invalid API key")
-    refused = scope_refusal(holder, request.url.path)
-    if refused is not None:
-        raise Forbidden(refused)
+        refused = scope_refusal(holder, scope["path"])
+        if refused is not None:
+            raise Forbidden(refused)
+        state["key_holder"] = holder
     if runtime.rate_limiter is not None:
         runtime.rate_limiter.check(holder["key_id"])
-    request.scope.setdefault("state", {})["key_holder"] = holder
     return holder["account_id"]
 
 

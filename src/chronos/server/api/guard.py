@@ -127,9 +127,11 @@ class RequestGuard:
             return response
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if body and (content_type == "application/json" or content_type.endswith("+json")):
-            found = _json_problem(body)
+            found, value = _json_problem(body)
             if found is not None:
                 return error_response(422, "validation_error", found)
+            if value is not _UNPARSED:  # kept for a route that would parse it again
+                scope.setdefault("state", {})[JSON_BODY] = (value,)
         return _replay(body, receive)
 
     async def _authenticate(self, scope: Scope, headers: Headers) -> JSONResponse | None:
@@ -181,16 +183,23 @@ class RequestGuard:
         return response
 
 
-def _json_problem(body: bytes) -> str | None:
+# Where the guard leaves the body it parsed, as a 1-tuple (``api/jobs.py`` reads it).
+JSON_BODY = "chronos.json_body"
+_UNPARSED = object()
+
+
+def _json_problem(body: bytes) -> tuple[str | None, Any]:
+    """Why the JSON body cannot be stored, or None; and the parsed value (``_UNPARSED`` when
+    the body is not JSON at all: the route answers ``invalid_json``)."""
     try:
         value = json.loads(body, parse_constant=_refuse_constant)
     except ValueError as exc:
         if "is not allowed" in str(exc):
-            return "NaN and infinite numbers are not allowed"
-        return None  # not JSON at all: the route answers invalid_json
+            return "NaN and infinite numbers are not allowed", _UNPARSED
+        return None, _UNPARSED  # not JSON at all: the route answers invalid_json
     except RecursionError:
-        return f"JSON nested deeper than {jsonsafe.MAX_DEPTH} levels"
-    return jsonsafe.problem(value)
+        return f"JSON nested deeper than {jsonsafe.MAX_DEPTH} levels", _UNPARSED
+    return jsonsafe.problem(value), value
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

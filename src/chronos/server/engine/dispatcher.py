@@ -34,15 +34,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from chronos.server import metrics, telemetry
 from chronos.server.clock import Clock
 from chronos.server.domain.jobs import Result, success_code_ranges
 from chronos.server.domain.rows import ClaimedJob
-from chronos.server.engine.push import PushResult, build_request, send
+from chronos.server.engine.http_client import PushClient, prepare
+from chronos.server.engine.push import PushResult, build_request
 from chronos.server.engine.service import Service
-from chronos.server.engine.targets import guarded_client
 from chronos.server.ids import new_id
 from chronos.server.notifier import Notifier
 from chronos.server.services.executions import ExecutionService, Report
@@ -61,8 +59,14 @@ CLAIM_BATCH = 100
 # Accounts with queued jobs looked at per round, those waiting longest. At most ``concurrency``
 # of them can be at their cap on this node, so the list always holds accounts it can serve.
 ACCOUNTS_PER_ROUND = 1000
-CONNECTIONS_PER_CLIENT = 16
 CANCEL_CHECK_SECONDS = 1.0
+
+
+@functools.lru_cache(maxsize=256)
+def _success_codes(codes: tuple[str, ...]) -> list[tuple[int, int]]:
+    """A target's success codes as ranges; parsed once per distinct list (with regular
+    expressions, it showed in the profile). Callers only read the list."""
+    return success_code_ranges(list(codes))
 
 
 @dataclass
@@ -109,7 +113,7 @@ class Dispatcher(Service):
         concurrency: int = 100,
         account_concurrency: int | None = None,
         block_private: bool = False,
-        client: httpx.AsyncClient | None = None,
+        client: PushClient | None = None,
     ) -> None:
         super().__init__(clock, notifier.dispatch_wakeup)
         self.db = db
@@ -120,23 +124,7 @@ class Dispatcher(Service):
         # settings give half of it, see ``Settings.push_account_concurrency``).
         self.account_concurrency = max(1, min(concurrency, account_concurrency or concurrency))
         self.node_id = f"dispatcher:{socket.gethostname()}:{new_id('node')[-8:]}"
-        # httpcore scans every pooled connection on each request, so one pool of hundreds of
-        # connections costs more CPU than the requests; several small pools do not.
-        shards = max(1, -(-concurrency // CONNECTIONS_PER_CLIENT))
-        ssl_context = httpx.create_ssl_context()
-        self.clients = (
-            [client]
-            if client is not None
-            else [
-                guarded_client(
-                    block_private=block_private,
-                    max_connections=min(concurrency, CONNECTIONS_PER_CLIENT),
-                    ssl_context=ssl_context,
-                )
-                for _ in range(shards)
-            ]
-        )
-        self._next_client = 0
+        self.client = client or PushClient(block_private=block_private, max_connections=concurrency)
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         # The account of each job in flight, and how many each account has in flight.
         self._account_of: dict[str, str] = {}
@@ -291,8 +279,7 @@ class Dispatcher(Service):
         for task in list(self.in_flight.values()):
             task.cancel()
         await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
-        for client in self.clients:
-            await client.aclose()
+        await self.client.aclose()
 
     def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self.in_flight.pop(job_id, None)
@@ -336,19 +323,21 @@ class Dispatcher(Service):
         """
         http = job["delivery"].get("http")
         assert http is not None, "a queued job is a push job"
-        request = build_request(job, http, secrets, self.clock.now())
-        self._next_client = (self._next_client + 1) % len(self.clients)
-        sending = send(
-            self.clients[self._next_client],
-            request,
-            timeout_seconds=job["timeout_seconds"],
-            success_codes=success_code_ranges(http["success_codes"]),
-            now=self.clock.now(),
-        )
-        if telemetry.ENABLED:  # a span; the request carries its traceparent
-            result, duration_ms = await telemetry.push(job, request, sending)
+        now = self.clock.now()
+        timeout, codes = job["timeout_seconds"], _success_codes(tuple(http["success_codes"]))
+        if telemetry.ENABLED:  # a span; the request (an httpx.Request) carries its traceparent
+            traced = build_request(job, http, secrets, now)
+            sending = self.client.send(
+                traced, timeout_seconds=timeout, success_codes=codes, now=now
+            )
+            result, duration_ms = await telemetry.push(job, traced, sending)
         else:
-            result, duration_ms = await sending
+            result, duration_ms = await self.client.send(
+                prepare(job, http, secrets, now),
+                timeout_seconds=timeout,
+                success_codes=codes,
+                now=now,
+            )
         metrics.PUSH_REQUESTS.labels(
             str(result.http_status) if result.http_status else (result.error or {}).get("type")
         ).inc()

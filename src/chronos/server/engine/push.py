@@ -197,6 +197,17 @@ def build_request(
 def _build_request(
     job: ClaimedJob, http: HttpTarget, secrets: list[str], now: datetime
 ) -> httpx.Request:
+    method, headers, body, chronos_headers = signed_parts(job, http, secrets, now)
+    return make_request(method, http["url"], headers, body, chronos_headers)
+
+
+def signed_parts(
+    job: ClaimedJob, http: HttpTarget, secrets: list[str], now: datetime
+) -> tuple[str, dict[str, str], bytes, dict[str, str]]:
+    """The method, the target's own headers (with a default ``Content-Type``), the body and
+    Chronos' headers (the signature among them, added last) of the signed request for one
+    execution of ``job``: what every sender sends. Nothing is checked here (see
+    :func:`make_request`)."""
     method = http["method"]
     headers = {**http["headers"]}
     if http["body"] is not None:
@@ -220,13 +231,8 @@ def _build_request(
         ).encode()
         headers.setdefault("Content-Type", "application/json")
     signature = signature_header(secrets, int(now.timestamp()), body)
-    return make_request(
-        method,
-        http["url"],
-        headers,
-        body,
-        _chronos_headers(job["id"], job["execution_id"], job["attempt"], signature),
-    )
+    chronos = _chronos_headers(job["id"], job["execution_id"], job["attempt"], signature)
+    return method, headers, body, chronos
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -55,7 +55,7 @@ class Scheduler(Service):
     name = "scheduler"
 
     def __init__(
-        self, db: Database, clock: Clock, notifier: Notifier, *, batch_size: int = 500
+        self, db: Database, clock: Clock, notifier: Notifier, *, batch_size: int = 100
     ) -> None:
         super().__init__(clock, notifier.scheduler_wakeup)
         self.db = db

@@ -3,7 +3,9 @@
 Link-local and cloud metadata addresses are always refused. Loopback and private ranges are
 allowed (self-hosted users call their own services) unless ``block_private`` is set. The check
 runs inside the HTTP client's connection step, on the addresses DNS returned for this very
-connection, so a DNS answer that changes between a check and the connect cannot slip past it.
+connection, so a DNS answer that changes between a check and the connect cannot slip past it:
+:class:`GuardedBackend` for httpx (alert notifications), ``http_client.GuardedResolver`` for the
+dispatcher's push requests.
 
 An IPv6 address that only carries an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``,
 IPv4-translated ``::ffff:0:a.b.c.d``, IPv4-compatible ``::a.b.c.d``, NAT64 ``64:ff9b::/96``,

@@ -41,6 +41,7 @@ from chronos.server.store import jobs as job_store
 from chronos.server.store import schedules as schedule_store
 from chronos.server.store.db import Database
 from chronos.server.store.errors import is_database_outage
+from chronos.server.store.executions import Completion
 
 log = logging.getLogger("chronos.executions")
 
@@ -157,6 +158,16 @@ def _check_finishable(row: LockedExecution | None, report: Report) -> bool:
     )
 
 
+def _plain_success(result: Result) -> bool:
+    """A worker's success with nothing else to record: what most results are."""
+    return (
+        result.status is ExecutionStatus.COMPLETED
+        and result.error is None
+        and result.http_status is None
+        and result.response_excerpt is None
+    )
+
+
 class ExecutionService:
     def __init__(self, db: Database, clock: Clock, notifier: Notifier) -> None:
         self.db = db
@@ -192,7 +203,7 @@ class ExecutionService:
                 return []
             with self.notifier.waiting_for_jobs(account_id, handlers) as woken:
                 started_ns = telemetry.now_ns() if telemetry.ENABLED else 0
-                async with self.db.transaction() as conn:
+                async with self.db.statement() as conn:  # the claim is one statement
                     claimed = await claims.job_claim_ready(
                         conn,
                         account_id=account_id,
@@ -244,7 +255,12 @@ class ExecutionService:
     async def finish(
         self, account_id: str | None, reports: Sequence[Report]
     ) -> list[ChronosError | None]:
-        """Apply results in one transaction; each report's error (or None) comes back in order.
+        """Apply results; each report's error (or None) comes back in order.
+
+        A worker's plain successes go first, together (:meth:`_complete_at_once`); every
+        other report is locked, checked and recorded in one transaction. Each report stands
+        alone (so a crash between the two parts leaves the worker to resend a batch whose
+        first part is now a repeat, which is accepted).
 
         ``account_id`` scopes the lookup to one account (None: the dispatcher's own jobs). A
         repeated result is accepted and changes nothing; a result for an execution that ended
@@ -252,6 +268,20 @@ class ExecutionService:
         refuse the batch (a value it cannot store), each report is recorded on its own, so one
         bad result cannot sink the others.
         """
+        done: set[str] = set()
+        if account_id is not None:
+            done = await self._complete_at_once(account_id, reports)
+        if done:
+            rest = [report for report in reports if report.execution_id not in done]
+            errors = iter(await self._finish_each_way(account_id, rest) if rest else [])
+            return [None if r.execution_id in done else next(errors) for r in reports]
+        return await self._finish_each_way(account_id, reports)
+
+    async def _finish_each_way(
+        self, account_id: str | None, reports: Sequence[Report]
+    ) -> list[ChronosError | None]:
+        """The general path: lock, check and record ``reports`` together; should the database
+        refuse the batch, each on its own."""
         try:
             return await self._finish_together(account_id, reports)
         except DBAPIError as exc:
@@ -270,6 +300,42 @@ class ExecutionService:
                 )
             errors.append(error)
         return errors
+
+    async def _complete_at_once(self, account_id: str, reports: Sequence[Report]) -> set[str]:
+        """The batch's plain successes (completed, no error) at once, without the general
+        path's per-report checks: on PostgreSQL one statement outside a transaction block (one
+        round trip instead of a transaction's five), on SQLite one write transaction. Returns
+        the execution ids it completed; the rest (and every report, should the database refuse
+        the statement: then nothing changed) take the general path, which also explains the
+        ones that were not running."""
+        successes = [
+            Completion(report.execution_id, report.result.output, report.result.duration_ms)
+            for report in reports
+            if _plain_success(report.result)
+        ]
+        ids = [completion.execution_id for completion in successes]
+        if not successes or len(set(ids)) != len(ids):
+            return set()  # a batch naming an execution twice: the general path answers it
+        now = self.clock.now()
+        started_ns = telemetry.now_ns() if telemetry.ENABLED else 0
+        try:
+            # One statement on PostgreSQL; on SQLite statement() is a write transaction, in
+            # which the store's read and updates commit together.
+            async with self.db.statement() as conn:
+                completed = await execution_store.execution_complete_many(
+                    conn, account_id, successes, now
+                )
+        except DBAPIError as exc:
+            if is_database_outage(exc):
+                raise
+            return set()  # e.g. an output the database cannot store: the general path sorts it
+        results = {report.execution_id: report.result for report in reports}
+        endings = [Ending(row, results[row["id"]]) for row in completed]
+        finished = Finished(completed=len(endings), endings=endings)
+        finished.outcomes = [job_outcome(ending, now) for ending in endings]
+        metrics.EXECUTIONS_FINISHED.labels(ExecutionStatus.COMPLETED.value).inc(len(endings))
+        self._announce(finished, started_ns)
+        return {row["id"] for row in completed}
 
     async def _finish_together(
         self, account_id: str | None, reports: Sequence[Report]

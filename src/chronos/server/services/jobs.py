@@ -97,11 +97,11 @@ class JobService:
         keys = [r["idempotency_key"] for r in rows if r["idempotency_key"]]
         if len(keys) != len(set(keys)):
             raise ValidationFailed("the batch repeats an idempotency_key")
-        async with self.db.transaction() as conn:
-            for row in rows:
-                if row["idempotency_key"]:
-                    await job_store.job_insert(conn, row)
-            await job_store.job_insert_many(conn, [r for r in rows if not r["idempotency_key"]])
+        # One statement (job_create), atomic alone unless a batch holds a key: a taken key
+        # must undo the rest of the batch.
+        one_statement = not keys or len(rows) == 1
+        async with self.db.statement() if one_statement else self.db.transaction() as conn:
+            await job_store.job_create(conn, rows)
         metrics.JOBS_CREATED.labels(rows[0]["trigger"]).inc(len(rows))
         self.notifier.jobs_ready_many(rows)
         if any(r["status"] == JobStatus.PENDING for r in rows):

@@ -3,7 +3,8 @@
 On PostgreSQL a claim is one statement of plain SQL: ``UPDATE jobs SET
 status = 'running' … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` (so concurrent claimers
 never block each other or get the same job), with the execution rows and their leases inserted
-by a CTE of the same statement. SQLite (one writer) runs the update and the insert in turn.
+by a CTE of the same statement. SQLite (one writer) runs the update and the insert in turn,
+also in plain SQL.
 Both go through the partial indexes ``ix_jobs_claimable`` and ``ix_jobs_queued``, so the cost
 follows the claimable jobs, not the table.
 
@@ -24,8 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import ClaimedJob
 from chronos.server.domain.states import ExecutionStatus, IllegalTransition, JobStatus, sources_of
-from chronos.server.ids import new_id, new_ids
-from chronos.server.store.dialect import is_postgres
+from chronos.server.ids import new_ids
+from chronos.server.store.dialect import (
+    insert_many,
+    is_postgres,
+    row_dicts,
+    sqlite_datetime,
+    sqlite_readers,
+    sqlite_row_dicts,
+)
 from chronos.server.store.tables import executions, jobs
 
 CLAIM_COLUMNS = (
@@ -46,6 +54,8 @@ CLAIM_COLUMNS = (
     jobs.c.created_at,
     jobs.c.traceparent,  # null unless the job was created while tracing was on
 )
+
+_CLAIM_READERS = sqlite_readers(CLAIM_COLUMNS)
 
 # The columns of a claim's new execution rows, in the order the claim statement fills them.
 _START_COLUMNS = (
@@ -88,42 +98,16 @@ async def _claim(
             now=now,
             lease_margin=lease_margin,
         )
-    conditions = [jobs.c.status == source.value]
-    if account_id is not None:
-        conditions.append(jobs.c.account_id == account_id)
-    if handlers is not None:
-        conditions.append(jobs.c.handler.in_(handlers))
-    candidates = (
-        sa.select(jobs.c.id).where(*conditions).order_by(jobs.c.run_at).limit(limit)
-    ).scalar_subquery()
-    result = await conn.execute(
-        sa.update(jobs)
-        .where(jobs.c.id.in_(candidates))
-        .values(status=JobStatus.RUNNING.value, attempt=jobs.c.attempt + 1, updated_at=now)
-        .returning(*CLAIM_COLUMNS)
+    return await _claim_sqlite(
+        conn,
+        source,
+        account_id=account_id,
+        handlers=handlers,
+        limit=limit,
+        worker_id=worker_id,
+        now=now,
+        lease_margin=lease_margin,
     )
-    claimed = [cast(ClaimedJob, dict(r._mapping)) for r in result]
-    if not claimed:
-        return []
-    execution_rows = []
-    for job in claimed:
-        job["execution_id"] = new_id("exe")
-        job["lease_expires_at"] = now + timedelta(seconds=job["timeout_seconds"] + lease_margin)
-        execution_rows.append(
-            {
-                "id": job["execution_id"],
-                "job_id": job["id"],
-                "account_id": job["account_id"],
-                "attempt": job["attempt"],
-                "status": ExecutionStatus.RUNNING.value,
-                "started_at": now,
-                "worker_id": worker_id,
-                "lease_expires_at": job["lease_expires_at"],
-            }
-        )
-    await conn.execute(sa.insert(executions), execution_rows)
-    claimed.sort(key=lambda j: (j["run_at"], j["id"]))
-    return claimed
 
 
 @functools.cache
@@ -195,8 +179,70 @@ async def _claim_postgres(
         args.append(account_id)
     if handlers:
         args.append(handlers[0] if len(handlers) == 1 else handlers)
-    rows = (await conn.exec_driver_sql(sql, tuple(args))).mappings()
-    return [cast(ClaimedJob, dict(row)) for row in rows]
+    result = await conn.exec_driver_sql(sql, tuple(args))
+    return cast(list[ClaimedJob], row_dicts(result))
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_sqlite_sql(source: JobStatus, *, by_account: bool, handler_count: int) -> str:
+    """The SQLite claim's update. Its parameters, in order: now, the account (if
+    ``by_account``), the handlers (``handler_count`` of them; 0: any handler), the limit.
+    SQLite has one writer (the caller holds it), so nothing needs locking."""
+    conditions = [f"status = '{source.value}'"]
+    if by_account:
+        conditions.append("account_id = ?")
+    if handler_count:
+        conditions.append(f"handler IN ({', '.join('?' * handler_count)})")
+    return f"""
+UPDATE jobs SET status = '{JobStatus.RUNNING.value}', attempt = attempt + 1, updated_at = ?
+WHERE id IN (SELECT id FROM jobs WHERE {" AND ".join(conditions)} ORDER BY run_at LIMIT ?)
+RETURNING {", ".join(c.name for c in CLAIM_COLUMNS)}
+"""
+
+
+async def _claim_sqlite(
+    conn: AsyncConnection,
+    source: JobStatus,
+    *,
+    account_id: str | None,
+    handlers: list[str] | None,
+    limit: int,
+    worker_id: str | None,
+    now: datetime,
+    lease_margin: float,
+) -> list[ClaimedJob]:
+    """The claim on SQLite: the update of the jobs, then the insert of their executions, in
+    plain SQL (two statements in the caller's write transaction). As on PostgreSQL, building
+    statements and processing each row's values by type cost more than running them."""
+    sql = _claim_sqlite_sql(
+        source, by_account=account_id is not None, handler_count=len(handlers or ())
+    )
+    args: list[Any] = [sqlite_datetime(now)]
+    if account_id is not None:
+        args.append(account_id)
+    result = await conn.exec_driver_sql(sql, (*args, *(handlers or ()), limit))
+    claimed = cast(list[ClaimedJob], sqlite_row_dicts(result, _CLAIM_READERS))
+    if not claimed:
+        return []
+    claimed.sort(key=lambda j: (j["run_at"], j["id"]))
+    started = []
+    for job, execution_id in zip(claimed, new_ids("exe", len(claimed)), strict=True):
+        job["execution_id"] = execution_id
+        job["lease_expires_at"] = now + timedelta(seconds=job["timeout_seconds"] + lease_margin)
+        started.append(
+            {
+                "id": execution_id,
+                "job_id": job["id"],
+                "account_id": job["account_id"],
+                "attempt": job["attempt"],
+                "status": ExecutionStatus.RUNNING.value,
+                "started_at": now,
+                "worker_id": worker_id,
+                "lease_expires_at": job["lease_expires_at"],
+            }
+        )
+    await insert_many(conn, executions, started)
+    return claimed
 
 
 async def job_claim_ready(

@@ -54,7 +54,10 @@ class Database:
         if async_url.startswith("postgresql"):
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         else:
-            kwargs.update(connect_args={"timeout": 30})
+            # No ROLLBACK as a connection returns to the pool: every transaction here ends in
+            # COMMIT or ROLLBACK already (``transaction()``, ``read()``), and on aiosqlite each
+            # statement is a hand-off to the database thread.
+            kwargs.update(connect_args={"timeout": 30}, pool_reset_on_return=None)
         engine = create_async_engine(async_url, hide_parameters=True, **kwargs)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
@@ -71,6 +74,23 @@ class Database:
                 conn = await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for work that is one statement, atomic on its own.
+
+        On PostgreSQL it runs outside any transaction block (``AUTOCOMMIT``): the statement is
+        its own transaction, and the ``BEGIN`` and ``COMMIT`` round trips of
+        :meth:`transaction` — two of the claim's three — are gone. Only for a single
+        statement: two statements here would commit separately. On SQLite it is a write
+        transaction (in-process, so there is no round trip to save).
+        """
+        if self.is_sqlite:
+            async with self.transaction() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

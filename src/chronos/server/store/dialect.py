@@ -1,17 +1,28 @@
-"""Small dialect branches, kept beside the queries that need them, and PostgreSQL's batch
-statements: :func:`update_many` and :func:`insert_many` send a whole batch as one statement of
-plain SQL over ``unnest`` of one array per column (the hot paths: claims, results, the
-scheduler's round). SQLite (in-process, one writer) runs the same changes as executemany."""
+"""Small dialect branches, kept beside the queries that need them, and the batch statements
+of the hot paths (claims, results, the scheduler's round), in plain SQL on both backends:
+
+- :func:`update_many` and :func:`insert_many`: on PostgreSQL one statement over ``unnest`` of
+  one array per column; on SQLite (in-process, one writer) one prepared statement run for
+  each row (``executemany``, a loop in C).
+- On SQLite, plain SQL skips SQLAlchemy's types, so values go in as the columns store them
+  (:func:`sqlite_params`) and come back through :func:`sqlite_row_dicts`: ``UTCDateTime`` is
+  naive UTC text in SQLAlchemy's format, JSON is ``json.dumps`` text — exactly what
+  SQLAlchemy itself writes and reads, so either route sees the other's rows.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chronos.server.store.types import UTCDateTime
 
 
 def is_postgres(conn: AsyncConnection) -> bool:
@@ -47,6 +58,120 @@ def tag_filter(conn: AsyncConnection, column: Any, tags: dict[str, str]) -> Any:
             for key, value in tags.items()
         )
     )
+
+
+def row_dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+    """Every row of ``result`` as a dict. The column names are read once: ``dict(row._mapping)``
+    builds a key view per row, which on a claim of 100 jobs cost more than the statement."""
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+# SQLite: values as the columns store them, and back -------------------------------------
+
+
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """What ``UTCDateTime`` stores on SQLite: naive UTC text, ``YYYY-MM-DD HH:MM:SS.ffffff``
+    (SQLAlchemy's SQLite ``DATETIME`` format, fixed width, so it sorts as text)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTCDateTime column")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_read_datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+# json.dumps(value) without its keyword checks, and None (most outputs, errors and results
+# in a batch) without the encoder at all.
+_encode_json = json.JSONEncoder().encode
+
+
+def _sqlite_json(value: Any) -> str:
+    return "null" if value is None else _encode_json(value)
+
+
+def _sqlite_read_json(value: Any) -> Any:
+    # Text is JSON; a bare number can be there too (as SQLAlchemy's SQLite JSON type allows).
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _sqlite_read_bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+Converter = Callable[[Any], Any]
+
+
+def _sqlite_writer(column: sa.Column[Any]) -> Converter | None:
+    """How a value of ``column`` is stored on SQLite (None: as it is)."""
+    if isinstance(column.type, UTCDateTime):
+        return sqlite_datetime
+    if isinstance(column.type, sa.JSON):
+        return _sqlite_json  # SQLAlchemy's JSON writes None as 'null', and so does this
+    return None
+
+
+def _sqlite_reader(column: sa.Column[Any]) -> Converter | None:
+    """How a stored value of ``column`` reads back (None: as it is)."""
+    if isinstance(column.type, UTCDateTime):
+        return _sqlite_read_datetime
+    if isinstance(column.type, sa.JSON):
+        return _sqlite_read_json
+    if isinstance(column.type, sa.Boolean):
+        return _sqlite_read_bool
+    return None
+
+
+def _converted(values: list[Any], convert: Converter | None, *, reading: bool) -> list[Any]:
+    """``values`` (one column's) converted; None stays None. A timestamp column holds few
+    distinct values in a batch (``now``, mostly), so each is converted once."""
+    if convert is None:
+        return values
+    if convert is sqlite_datetime or convert is _sqlite_read_datetime:
+        distinct = {value: convert(value) for value in set(values)}
+        return [distinct[value] for value in values]
+    if reading:
+        return [None if value is None else convert(value) for value in values]
+    return [convert(value) for value in values]
+
+
+def sqlite_params(
+    table: sa.Table, rows: Sequence[dict[str, Any]], columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """SQLite: each row's ``columns`` (named as ``table``'s), in order, as the columns store
+    them: the parameters of an ``executemany``."""
+    converted = [
+        _converted([row[name] for row in rows], _sqlite_writer(table.c[name]), reading=False)
+        for name in columns
+    ]
+    return list(zip(*converted, strict=True))
+
+
+def sqlite_readers(columns: Sequence[sa.Column[Any]]) -> dict[str, Converter]:
+    """For :func:`sqlite_row_dicts`: how each of ``columns`` whose stored values need it is
+    read back, by column name. Built once per query shape (at import)."""
+    readers = {column.name: _sqlite_reader(column) for column in columns}
+    return {name: read for name, read in readers.items() if read is not None}
+
+
+def sqlite_row_dicts(
+    result: sa.CursorResult[Any], readers: dict[str, Converter]
+) -> list[dict[str, Any]]:
+    """SQLite: every row of a plain-SQL ``result`` as a dict, each value read back as
+    SQLAlchemy would read it (``readers``, from :func:`sqlite_readers`; a column not named
+    there is left as it is). Column by column: a timestamp is parsed once per distinct value."""
+    keys = tuple(result.keys())
+    rows = result.all()
+    if not rows:
+        return []
+    by_column = [
+        _converted(list(values), readers.get(key), reading=True)
+        for key, values in zip(keys, zip(*rows, strict=True), strict=True)
+    ]
+    return [dict(zip(keys, values, strict=True)) for values in zip(*by_column, strict=True)]
 
 
 # PostgreSQL array element types for the column types batch updates carry.
@@ -105,6 +230,21 @@ def _unnest(table: sa.Table, columns: tuple[str, ...]) -> str:
 
 
 @functools.cache
+def _sqlite_update_sql(
+    table: sa.Table, columns: tuple[str, ...], guard: str, sets: tuple[tuple[str, str], ...]
+) -> str:
+    assignments = [f"{name} = ?" for name in columns]
+    assignments += [f"{name} = {expression}" for name, expression in sets]
+    return f"UPDATE {table.name} AS t SET {', '.join(assignments)} WHERE t.id = ? AND {guard}"
+
+
+@functools.cache
+def _sqlite_insert_sql(table: sa.Table, columns: tuple[str, ...], suffix: str) -> str:
+    placeholders = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders}) {suffix}"
+
+
+@functools.cache
 def _insert_sql(table: sa.Table, columns: tuple[str, ...], suffix: str) -> str:
     return (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
@@ -117,8 +257,18 @@ async def insert_many(
 ) -> list[Any]:
     """PostgreSQL: ``INSERT INTO table (…) SELECT … FROM unnest($1::t1[], …) suffix`` — one
     statement for the whole batch. ``suffix`` may hold ``ON CONFLICT …`` and ``RETURNING``
-    (the first returned column of each row comes back)."""
+    (the first returned column of each row comes back).
+
+    SQLite: ``INSERT INTO table (…) VALUES (?, …) suffix`` run for each row; ``suffix`` may
+    hold ``ON CONFLICT …`` but not ``RETURNING`` (``executemany`` returns no rows)."""
     columns = tuple(rows[0])
+    if not is_postgres(conn):
+        if "RETURNING" in suffix.upper():
+            raise ValueError("insert_many cannot return rows on SQLite")
+        await conn.exec_driver_sql(
+            _sqlite_insert_sql(table, columns, suffix), sqlite_params(table, rows, columns)
+        )
+        return []
     result = await conn.exec_driver_sql(
         _insert_sql(table, columns, suffix), _arrays(table, rows, columns)
     )
@@ -136,11 +286,22 @@ async def update_many(
 ) -> None:
     """PostgreSQL: ``UPDATE table AS t SET col = v.col, … FROM unnest($1::t1[], …) AS v(id,
     …) WHERE t.id = v.id AND guard`` — one statement, of one shape whatever the batch size.
+    SQLite: ``UPDATE table AS t SET col = ?, … WHERE t.id = ? AND guard``, run for each row.
 
     ``rows`` carry ``id`` and each of ``columns`` (named as the table's columns); ``sets``
-    gives a column another SQL expression than ``v.<column>`` (it may use ``v.*`` and ``t.*``).
-    Plain SQL (``exec_driver_sql``): on the hot paths, building and compiling the statement
+    gives a column another SQL expression than ``v.<column>`` (on PostgreSQL it may use
+    ``v.*`` and ``t.*``; on SQLite ``t.*`` only, so keep to constants and ``t.*``), or sets
+    one more column. ``guard`` may use ``t.*``. Plain SQL (``exec_driver_sql``): on the hot
+    paths, building and compiling the statement and processing every parameter by its type
     cost more than running it; SQLAlchemy still wraps errors and drops dead connections.
     """
+    if not rows:
+        return
+    if not is_postgres(conn):
+        sent = tuple(name for name in columns if name not in dict(sets))
+        await conn.exec_driver_sql(
+            _sqlite_update_sql(table, sent, guard, sets), sqlite_params(table, rows, (*sent, "id"))
+        )
+        return
     sql = _update_sql(table, columns, guard, sets)
     await conn.exec_driver_sql(sql, _arrays(table, rows, ("id", *columns)))

@@ -6,11 +6,14 @@ transition table (``domain/states.py``): ``WHERE status IN sources_of(target)``.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chronos.server.domain.rows import JobMoved, JobOutcome, JobRow
@@ -33,6 +36,7 @@ from chronos.server.store.dialect import (
     insert_many,
     is_postgres,
     skip_locked,
+    sqlite_params,
     tag_filter,
     update_many,
 )
@@ -73,6 +77,78 @@ async def job_insert_many(conn: AsyncConnection, rows: list[JobRow]) -> None:
     _check_initial(rows)
     if rows:
         await conn.execute(sa.insert(jobs), rows)
+
+
+# A keyed row whose key is taken is skipped, on either backend; RETURNING tells which went in.
+_KEYED_SUFFIX = (
+    f"ON CONFLICT (account_id, idempotency_key) WHERE {IDEMPOTENCY_KEY_PREDICATE} "
+    "DO NOTHING RETURNING id"
+)
+# SQLite, a batch holding keys: built once (building and hashing a Core statement per request
+# shows in a create's profile); SQLAlchemy runs it as one multi-row INSERT … RETURNING.
+_SQLITE_INSERT_KEYED = (
+    sqlite.insert(jobs)
+    .on_conflict_do_nothing(
+        index_elements=["account_id", "idempotency_key"],
+        index_where=sa.text(IDEMPOTENCY_KEY_PREDICATE),
+    )
+    .returning(jobs.c.id)
+)
+_JSON_COLUMNS = frozenset(c.name for c in jobs.c if isinstance(c.type, sa.JSON))
+
+
+async def job_create(conn: AsyncConnection, rows: list[JobRow]) -> None:
+    """Insert new one-off jobs with ONE statement, keyed or not (the create path).
+
+    A row whose idempotency key is taken is skipped by ``ON CONFLICT DO NOTHING`` (no
+    savepoint), and :class:`UniqueViolation` names the first such key (in ``rows`` order).
+    One statement is atomic on its own: a single job, or a batch without keys, needs no
+    transaction around it (``Database.statement``: on PostgreSQL one round trip instead of
+    ``BEGIN``/``INSERT``/``COMMIT``). The rows of a batch that did go in stay in, though, so a
+    batch holding a key must run in a transaction, which the raised error rolls back.
+    """
+    if not rows:
+        return
+    _check_initial(rows)
+    keyed = any(row["idempotency_key"] is not None for row in rows)
+    suffix = _KEYED_SUFFIX if keyed else ""
+    if len(rows) == 1 and (keyed or is_postgres(conn)):
+        inserted = await _insert_one(conn, rows[0], suffix)
+    elif is_postgres(conn) or not keyed:
+        # PostgreSQL: one statement over unnest; SQLite: one prepared INSERT, executemany.
+        batch = cast(list[dict[str, Any]], rows)
+        inserted = await insert_many(conn, jobs, batch, suffix=suffix)
+    else:
+        inserted = list((await conn.execute(_SQLITE_INSERT_KEYED, rows)).scalars())
+    if keyed and len(inserted) < len(rows):
+        went_in = set(inserted)
+        taken = next(r for r in rows if r["idempotency_key"] and r["id"] not in went_in)
+        raise UniqueViolation("idempotency_key", taken["idempotency_key"])
+
+
+@functools.cache
+def _values_sql(postgres: bool, columns: tuple[str, ...], suffix: str) -> str:
+    """``INSERT INTO jobs (…) VALUES ($1, …) suffix`` (``?`` placeholders on SQLite)."""
+    marks = [f"${n}" if postgres else "?" for n in range(1, len(columns) + 1)]
+    placeholders = ", ".join(marks)
+    return f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders}) {suffix}"
+
+
+async def _insert_one(conn: AsyncConnection, row: JobRow, suffix: str) -> list[Any]:
+    """One job as plain SQL with one scalar parameter per column (the single create is the
+    hot case): cheaper to build, encode and plan than a Core statement or ``insert_many``'s
+    one-element arrays. Returns the ids RETURNING gave, if ``suffix`` asks for them."""
+    columns = tuple(row)
+    postgres = is_postgres(conn)
+    params: tuple[Any, ...]
+    if postgres:  # JSON as SQLAlchemy's JSON type serialises it (and as insert_many does)
+        params = tuple(
+            json.dumps(value) if name in _JSON_COLUMNS else value for name, value in row.items()
+        )
+    else:
+        [params] = sqlite_params(jobs, [cast(dict[str, Any], row)], columns)
+    result = await conn.exec_driver_sql(_values_sql(postgres, columns, suffix), params)
+    return list(result.scalars()) if result.returns_rows else []
 
 
 async def job_insert_fired(conn: AsyncConnection, rows: list[JobRow]) -> set[str]:
@@ -310,16 +386,8 @@ async def job_apply_outcomes(conn: AsyncConnection, outcomes: list[JobOutcome]) 
         if JobStatus(outcome["status"]) not in ATTEMPT_OUTCOMES:
             raise IllegalTransition(f"an attempt cannot leave its job {outcome['status']}")
     rows = [{**o, "updated_at": o["now"]} for o in outcomes]
-    if is_postgres(conn):
-        await update_many(
-            conn, jobs, rows, _OUTCOME_COLUMNS, guard=f"t.status = '{JobStatus.RUNNING.value}'"
-        )
-        return
-    await conn.execute(
-        sa.update(jobs)
-        .where(jobs.c.id == sa.bindparam("b_id"), jobs.c.status == JobStatus.RUNNING.value)
-        .values({column: sa.bindparam(f"b_{column}") for column in _OUTCOME_COLUMNS}),
-        [{f"b_{column}": row[column] for column in ("id", *_OUTCOME_COLUMNS)} for row in rows],
+    await update_many(
+        conn, jobs, rows, _OUTCOME_COLUMNS, guard=f"t.status = '{JobStatus.RUNNING.value}'"
     )
 
 

@@ -147,15 +147,7 @@ async def schedule_set_last_status_many(conn: AsyncConnection, statuses: dict[st
     if not statuses:
         return
     rows = [{"id": k, "last_status": v} for k, v in statuses.items()]
-    if is_postgres(conn):
-        await update_many(conn, schedules, rows, ("last_status",))
-        return
-    await conn.execute(
-        sa.update(schedules)
-        .where(schedules.c.id == sa.bindparam("b_id"))
-        .values(last_status=sa.bindparam("b_status")),
-        [{"b_id": row["id"], "b_status": row["last_status"]} for row in rows],
-    )
+    await update_many(conn, schedules, rows, ("last_status",))
 
 
 async def schedule_next_due_at(conn: AsyncConnection) -> datetime | None:
