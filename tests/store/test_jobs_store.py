@@ -14,6 +14,7 @@ from chronos.server.domain.rows import JobOutcome, JobRow
 from chronos.server.domain.states import IllegalTransition, JobStatus, JobTrigger
 from chronos.server.store import claims
 from chronos.server.store import jobs as store
+from chronos.server.store.accounts import account_create
 from chronos.server.store.db import Database
 from chronos.server.store.errors import InvalidCursor, UniqueViolation
 from chronos.server.store.executions import execution_get, execution_list_for_job
@@ -903,19 +904,49 @@ async def test_job_queued_accounts_lists_accounts_with_queued_jobs_longest_waiti
     not_queued = [push_job(status="pending", run_at=now - 9 * S), pull_job(run_at=now - 9 * S)]
     await insert(db, *mine, theirs, *not_queued)
     async with db.read() as conn:
-        waiting = await claims.job_queued_accounts(conn, limit=10)
-        first = await claims.job_queued_accounts(conn, limit=1)
+        waiting = await claims.job_queued_accounts(conn, limit=10, cap=100)
+        first = await claims.job_queued_accounts(conn, limit=1, cap=100)
+        capped = await claims.job_queued_accounts(conn, limit=10, cap=2)
     assert waiting == [
         claims.QueuedAccount(account_id, 3, now - 5 * S),
         claims.QueuedAccount(other_account_id, 1, now - 3 * S),
     ]
     assert first == waiting[:1]
+    # Counted up to the cap (the most a round takes of one account), the oldest still first.
+    assert capped == [
+        claims.QueuedAccount(account_id, 2, now - 5 * S),
+        claims.QueuedAccount(other_account_id, 1, now - 3 * S),
+    ]
     assert await statuses(db, running) == ["running"]
+
+
+async def make_account(db: Database, name: str, clock: FakeClock) -> str:
+    async with db.transaction() as conn:
+        return str((await account_create(conn, name, clock.now()))["id"])
+
+
+async def test_job_queued_accounts_walks_every_account_in_order_of_their_oldest_job(
+    db: Database, push_job: RowFactory, clock: FakeClock
+):
+    # Accounts whose ids sort one way and whose oldest jobs sort the other: the walk finds
+    # each (ids in any order), the answer is by age, then id for equal ages.
+    now = clock.now()
+    ids = [await make_account(db, f"walk-{n}", clock) for n in range(6)]
+    rows = [push_job(account_id=a, run_at=now - (n // 2) * S) for n, a in enumerate(ids)]
+    rows += [push_job(account_id=ids[0], run_at=now + n * S) for n in range(3)]
+    await insert(db, *rows)
+    async with db.read() as conn:
+        waiting = await claims.job_queued_accounts(conn, limit=10, cap=3)
+        top = await claims.job_queued_accounts(conn, limit=3, cap=3)
+    expected_order = sorted(ids, key=lambda a: (-(ids.index(a) // 2), a))
+    assert [w.account_id for w in waiting] == expected_order
+    assert {w.account_id: w.queued for w in waiting} == {a: 3 if a == ids[0] else 1 for a in ids}
+    assert top == waiting[:3]
 
 
 async def test_job_queued_accounts_is_empty_without_queued_jobs(db: Database):
     async with db.read() as conn:
-        assert await claims.job_queued_accounts(conn, limit=10) == []
+        assert await claims.job_queued_accounts(conn, limit=10, cap=10) == []
 
 
 async def test_job_claim_queued_for_one_account_leaves_the_others_queued(

@@ -80,9 +80,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     json_only = [Depends(require_json_body)]
+    if "api" in runtime.settings.roles:
+        # Routes are matched in order: the hot paths (create, claim, results) come first.
+        for module in (worker, jobs):
+            app.include_router(module.router, dependencies=json_only)
     app.include_router(ops.router, dependencies=json_only)
     if "api" in runtime.settings.roles:
-        for module in (keys, signing, schedules, jobs, worker, overview, workers, audit, backfills):
+        for module in (keys, signing, schedules, overview, workers, audit, backfills):
             app.include_router(module.router, dependencies=json_only)
         app.include_router(monitors.router, dependencies=json_only)
         app.include_router(monitors.ping_router)  # pings take any body (curl -d, a log tail)

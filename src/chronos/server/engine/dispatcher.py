@@ -163,7 +163,9 @@ class Dispatcher(Service):
             # lock, and with no account to serve (the idle case) it is not opened at all. A
             # list that is stale by the claim only makes a claim return fewer jobs.
             async with self.db.read() as conn:
-                waiting = await claims.job_queued_accounts(conn, limit=ACCOUNTS_PER_ROUND)
+                waiting = await claims.job_queued_accounts(
+                    conn, limit=ACCOUNTS_PER_ROUND, cap=self.account_concurrency
+                )
             shares = share_slots(self._round_robin(waiting), slots)
             claimed: list[ClaimedJob] = []
             secrets: dict[str, list[str]] = {}

@@ -9,7 +9,7 @@ Both go through the partial indexes ``ix_jobs_claimable`` and ``ix_jobs_queued``
 follows the claimable jobs, not the table.
 
 The dispatcher shares its delivery slots between accounts: it lists the accounts with queued
-jobs (:func:`job_queued_accounts`, one aggregate over the queued jobs), then claims for each
+jobs (:func:`job_queued_accounts`, a loose scan of ``ix_jobs_queued``), then claims for each
 account on its own (``job_claim_queued(account_id=…)``). A window function would do it in one
 statement, but PostgreSQL refuses ``FOR UPDATE`` beside one.
 """
@@ -35,6 +35,7 @@ from chronos.server.store.dialect import (
     sqlite_row_dicts,
 )
 from chronos.server.store.tables import executions, jobs
+from chronos.server.store.types import UTCDateTime
 
 CLAIM_COLUMNS = (
     jobs.c.id,
@@ -270,25 +271,60 @@ class QueuedAccount(NamedTuple):
     """An account with push jobs waiting for the dispatcher."""
 
     account_id: str
-    queued: int  # how many of its jobs are queued
+    queued: int  # how many of its jobs are queued, counted up to the ``cap`` asked for
     oldest_run_at: datetime  # the earliest ``run_at`` among them
 
 
-async def job_queued_accounts(conn: AsyncConnection, *, limit: int) -> list[QueuedAccount]:
-    """The accounts with queued push jobs, the one whose oldest job has waited longest first
-    (then by id), at most ``limit`` of them.
+# The accounts with queued jobs, by a loose scan of ``ix_jobs_queued`` (account_id, run_at):
+# each step seeks the next account after the last one found, so the walk costs one index probe
+# per account however many jobs each has queued. Per account, its oldest jobs up to the cap
+# (a count that needs no more cannot grow with the backlog). :cap, :limit. PostgreSQL joins
+# LATERAL; SQLite has no LATERAL and answers the same with correlated subqueries.
+_QUEUED_ACCOUNTS_WALK = f"""
+WITH RECURSIVE waiting(account_id) AS (
+    SELECT min(account_id) FROM jobs WHERE status = '{JobStatus.QUEUED.value}'
+    UNION ALL
+    SELECT (SELECT min(account_id) FROM jobs
+            WHERE status = '{JobStatus.QUEUED.value}' AND account_id > waiting.account_id)
+    FROM waiting WHERE waiting.account_id IS NOT NULL
+)"""
+_OLDEST = f"""
+    SELECT run_at FROM jobs
+    WHERE status = '{JobStatus.QUEUED.value}' AND account_id = waiting.account_id
+    ORDER BY run_at LIMIT :cap"""
+_QUEUED_ACCOUNTS_POSTGRES = sa.text(f"""{_QUEUED_ACCOUNTS_WALK}
+SELECT waiting.account_id, oldest.queued, oldest.run_at
+FROM waiting CROSS JOIN LATERAL (
+    SELECT count(*) AS queued, min(run_at) AS run_at FROM ({_OLDEST}) AS first_jobs
+) AS oldest
+WHERE waiting.account_id IS NOT NULL
+ORDER BY oldest.run_at, waiting.account_id
+LIMIT :limit
+""")
+_QUEUED_ACCOUNTS_SQLITE = sa.text(f"""{_QUEUED_ACCOUNTS_WALK}
+SELECT account_id, queued, run_at FROM (
+    SELECT waiting.account_id,
+           (SELECT count(*) FROM ({_OLDEST})) AS queued,
+           (SELECT min(run_at) FROM ({_OLDEST})) AS run_at
+    FROM waiting WHERE waiting.account_id IS NOT NULL
+)
+ORDER BY run_at, account_id
+LIMIT :limit
+""").columns(sa.column("account_id"), sa.column("queued"), sa.column("run_at", UTCDateTime()))
 
-    One ``GROUP BY`` over the queued jobs: it reads every queued row, so its cost follows the
-    queued backlog (not the table); the dispatcher runs it once per claiming round.
+
+async def job_queued_accounts(
+    conn: AsyncConnection, *, limit: int, cap: int
+) -> list[QueuedAccount]:
+    """The accounts with queued push jobs, the one whose oldest job has waited longest first
+    (then by id), at most ``limit`` of them; each with its queued jobs counted up to ``cap``
+    (the dispatcher never takes more of one account in a round).
+
+    The cost follows the accounts waiting, not the jobs queued: the dispatcher runs it once per
+    claiming round, so with a backlog of a million it must not read a million rows.
     """
-    oldest = sa.func.min(jobs.c.run_at)
-    rows = await conn.execute(
-        sa.select(jobs.c.account_id, sa.func.count(), oldest)
-        .where(jobs.c.status == JobStatus.QUEUED.value)
-        .group_by(jobs.c.account_id)
-        .order_by(oldest, jobs.c.account_id)
-        .limit(limit)
-    )
+    query = _QUEUED_ACCOUNTS_POSTGRES if is_postgres(conn) else _QUEUED_ACCOUNTS_SQLITE
+    rows = await conn.execute(query, {"cap": max(1, cap), "limit": limit})
     return [QueuedAccount(str(row[0]), int(row[1]), row[2]) for row in rows]
 
 

@@ -472,8 +472,10 @@ jobs = sa.Table(
         "run_at",
         **_where(f"status = '{JobStatus.READY}'"),
     ),
+    # The dispatcher's: accounts with queued jobs (a loose scan), then one account's oldest.
     sa.Index(
         "ix_jobs_queued",
+        "account_id",
         "run_at",
         **_where(f"status = '{JobStatus.QUEUED}'"),
     ),
