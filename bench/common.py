@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import secrets
@@ -187,6 +188,65 @@ def chronos_server(
             yield server
         finally:
             server.stop()
+
+
+# --- an empty HTTP endpoint ------------------------------------------------------------------
+
+
+@dataclass
+class Sink:
+    """An HTTP server that answers 200 with an empty body at once, counting what it gets."""
+
+    url: str
+    _counter: Any = field(repr=False)
+
+    @property
+    def received(self) -> int:
+        return int(self._counter.value)
+
+
+def _sink_main(port: int, counter: Any) -> None:
+    import uvicorn
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        with counter.get_lock():
+            counter.value += 1
+        headers = [(b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
+
+
+@contextlib.contextmanager
+def empty_http_server() -> Iterator[Sink]:
+    """A minimal ASGI app under uvicorn in its own process (the push target of W5, the HTTP
+    floor of W2), stopped afterwards."""
+    ctx = multiprocessing.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    port = free_port()
+    process = ctx.Process(target=_sink_main, args=(port, counter), daemon=True)
+    process.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the empty HTTP server did not start") from None
+                time.sleep(0.05)
+        counter.value = 0
+        yield Sink(url, counter)
+    finally:
+        process.terminate()
+        process.join(10)
 
 
 def api_client(server: Server, *, timeout: float = 60.0) -> httpx.AsyncClient:

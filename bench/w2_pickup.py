@@ -11,13 +11,19 @@ claim may return before the producer has read its 201) and the create call alone
 producer pauses a random 20-60 ms. 5 warm-up jobs, then 200 measured (quick: 2 + 10).
 Percentiles by linear interpolation; with ``--runs`` the median (min-max) of the runs.
 
+The floor, measured in the same invocation: as many requests, with the same client (httpx)
+and the same pauses, to an empty ASGI app under uvicorn in its own process. A pickup holds one
+such round trip (the create) and half of another (the claim's answer), whatever the server
+does; on a virtual machine that idles between requests it is not the back-to-back figure.
+
     python bench/w2_pickup.py                    # SQLite and PostgreSQL, 5 + 200 jobs each
     python bench/w2_pickup.py --backend sqlite --runs 3
     python bench/w2_pickup.py --quick            # 2 + 10 jobs per backend (smoke test)
 
 JSON: params, machine, backends.<sqlite|postgresql>: runs[] (per run: pickup_ms,
 after_create_ms and create_ms, each {n,p50,p95,p99,max,mean}), and the same three keys holding
-per percentile (p50, p95, p99, max) {median,min,max} over the runs.
+per percentile (p50, p95, p99, max) {median,min,max} over the runs; http_floor_ms: runs[] and
+per percentile {median,min,max}.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from common import (
     api_client,
     bench_parser,
     chronos_server,
+    empty_http_server,
     latency_summary,
     log,
     machine_info,
@@ -126,6 +133,26 @@ def measure(server: Server, warmup: int, measured: int) -> dict[str, Any]:
     return {key: latency_summary(values) for key, values in samples.items()}
 
 
+async def _round_trips(url: str, warmup: int, measured: int) -> list[float]:
+    samples = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        for index in range(warmup + measured):
+            started = time.monotonic()
+            (await http.get("/")).raise_for_status()
+            if index >= warmup:
+                samples.append((time.monotonic() - started) * 1000)
+            await asyncio.sleep(random.uniform(0.020, 0.060))
+    return samples
+
+
+def measure_floor(warmup: int, measured: int) -> dict[str, Any]:
+    """The floor under any HTTP pickup: one request to an empty ASGI app under uvicorn, with the
+    same client and the same pauses as the producer. A pickup is a create (one round trip) and
+    a waiting claim's answer (half of one), so no server beats 1.5 of these."""
+    with empty_http_server() as sink:
+        return latency_summary(asyncio.run(_round_trips(sink.url, warmup, measured)))
+
+
 def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {"runs": runs}
     for key in SERIES:
@@ -150,6 +177,10 @@ def main() -> None:
             with chronos_server(backend, args.database_url) as server:
                 runs.append(measure(server, args.warmup, args.jobs))
         results[backend] = merge_runs(runs)
+    log("W2 floor: an empty HTTP endpoint, the same client and pauses")
+    floor_runs = [measure_floor(args.warmup, args.jobs) for _ in range(args.runs)]
+    floor = {"runs": floor_runs}
+    floor.update({p: spread([run[p] for run in floor_runs]) for p in PERCENTILES})
     data: dict[str, Any] = {
         "params": {
             "backends": backends,
@@ -163,6 +194,7 @@ def main() -> None:
         },
         "machine": machine_info(args.database_url if "postgresql" in backends else None),
         "backends": results,
+        "http_floor_ms": floor,
     }
     summary = "; ".join(
         f"{b} pickup p50/p95/p99 "
@@ -170,6 +202,7 @@ def main() -> None:
         + " ms"
         for b in backends
     )
+    summary += f"; empty HTTP round trip p50 {floor['p50']['median']:.1f} ms"
     write_result("w2_pickup", data, args.out, summary)
 
 

@@ -21,19 +21,18 @@ received, create_s, seconds, jobs_per_s, cpu {…}) and jobs_per_s {median,min,m
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import time
-from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 import httpx
 from common import (
     CpuMeter,
     Server,
+    Sink,
     api_client,
     bench_parser,
     chronos_server,
-    free_port,
+    empty_http_server,
     log,
     machine_info,
     now_us,
@@ -50,37 +49,6 @@ VARIANTS: dict[str, dict[str, str]] = {
         "CHRONOS_PUSH_ACCOUNT_CONCURRENCY": str(PUSH_CONCURRENCY),
     },
 }
-
-
-# --- the sink, in its own process -----------------------------------------------------------
-
-
-def sink_main(port: int, counter: Synchronized[int]) -> None:
-    """Serve 200 with an empty body to every request on ``port``, counting them."""
-    import uvicorn
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
-        with counter.get_lock():
-            counter.value += 1
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
-
-
-def wait_listening(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError("the push sink did not start")
 
 
 # --- the measurement ------------------------------------------------------------------------
@@ -124,14 +92,14 @@ async def push_run(server: Server, target: str, count: int) -> dict[str, Any]:
     }
 
 
-def run_variant(args: Any, backend: str, variant: str, port: int, counter: Any) -> dict[str, Any]:
+def run_variant(args: Any, backend: str, variant: str, sink: Sink) -> dict[str, Any]:
     runs = []
     for run in range(args.runs):
         log(f"W5 {backend} {variant} run {run + 1}/{args.runs}: {args.jobs:,} push jobs")
-        before = counter.value
+        before = sink.received
         with chronos_server(backend, args.database_url, env=VARIANTS[variant]) as server:
-            result = asyncio.run(push_run(server, f"http://127.0.0.1:{port}/hook", args.jobs))
-        result["received"] = counter.value - before
+            result = asyncio.run(push_run(server, f"{sink.url}/hook", args.jobs))
+        result["received"] = sink.received - before
         runs.append(result)
     return {"runs": runs, "jobs_per_s": spread([r["jobs_per_s"] for r in runs])}
 
@@ -146,21 +114,11 @@ def main() -> None:
         args.jobs = 200
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     variants = args.variants.split(",")
-    ctx = multiprocessing.get_context("spawn")
-    counter = ctx.Value("q", 0)
-    port = free_port()
-    sink = ctx.Process(target=sink_main, args=(port, counter), daemon=True)
-    sink.start()
-    try:
-        wait_listening(f"http://127.0.0.1:{port}/")
-        counter.value = 0
+    with empty_http_server() as sink:
         results = {
-            backend: {v: run_variant(args, backend, v, port, counter) for v in variants}
+            backend: {v: run_variant(args, backend, v, sink) for v in variants}
             for backend in backends
         }
-    finally:
-        sink.terminate()
-        sink.join(10)
     data: dict[str, Any] = {
         "params": {
             "backends": backends,

@@ -105,6 +105,9 @@ def test_w2_pickup(results_dir: Path, pg_server: str) -> None:
         assert run["after_create_ms"]["n"] == 10  # may be negative: the claim can beat the 201
         for percentile in ("p50", "p95", "p99", "max"):
             assert_spread(backend["pickup_ms"][percentile])
+    [floor_run] = data["http_floor_ms"]["runs"]
+    assert_latencies(floor_run, n=10)
+    assert_spread(data["http_floor_ms"]["p50"])
 
 
 def test_w4a_fire_burst(results_dir: Path, pg_server: str) -> None:
