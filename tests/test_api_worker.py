@@ -90,6 +90,27 @@ async def test_claim_takes_only_the_listed_handlers(client):
     assert [j["handler"] for j in await claim(client, handlers=("c",))] == ["c"]
 
 
+async def test_a_full_claim_over_several_handlers_wakes_claims_waiting_here(
+    client, runtime, account
+):
+    # Such a claim briefly holds rows it does not take (store/claims.py), so a claim that
+    # looked meanwhile may have found nothing: the waiting claims of those handlers look again.
+    for handler in ("a", "b", "a"):
+        await create_job(client, handler=handler)
+    notifier = runtime.notifier
+    with (
+        notifier.waiting_for_jobs(account["id"], ["b"]) as b_waiter,
+        notifier.waiting_for_jobs(account["id"], ["c"]) as c_waiter,
+    ):
+        assert len(await claim(client, handlers=("a", "b"), limit=5)) == 3  # not full
+        assert not b_waiter.is_set()
+        await create_job(client, handler="a")
+        b_waiter.clear()
+        assert len(await claim(client, handlers=("b", "a"), limit=1)) == 1  # full
+        assert b_waiter.is_set()
+        assert not c_waiter.is_set()
+
+
 async def test_claim_takes_only_the_callers_jobs(client, other_client):
     mine = await create_job(client, handler="h")
     await create_job(other_client, handler="h")

@@ -429,6 +429,30 @@ async def test_job_claim_ready_takes_the_earliest_run_at_up_to_limit(
     assert await statuses(db, latest) == ["ready"]
 
 
+async def test_job_claim_ready_over_several_handlers_takes_the_oldest_of_them_all(
+    db: Database, pull_job: RowFactory, clock: FakeClock, account_id: str
+):
+    # Each handler's oldest jobs are found on their own; the claim takes the oldest of all of
+    # them, up to the limit, and a handler named twice is one handler.
+    now = clock.now()
+    email = [pull_job(run_at=now - n * S) for n in (9, 6, 2)]
+    sms = [pull_job(handler="sms", run_at=now - n * S) for n in (8, 7, 1)]
+    report = pull_job(handler="report", run_at=now - 10 * S)
+    await insert(db, *email, *sms, report)
+    async with db.transaction() as conn:
+        claimed = await claims.job_claim_ready(
+            conn,
+            account_id=account_id,
+            handlers=["sms", "email", "sms"],
+            limit=4,
+            worker_id="w",
+            now=now,
+        )
+    assert ids(claimed) == [email[0]["id"], sms[0]["id"], sms[1]["id"], email[1]["id"]]
+    assert await statuses(db, email[2], sms[2], report) == ["ready", "ready", "ready"]
+    assert len({job["execution_id"] for job in claimed}) == 4
+
+
 async def test_job_claim_ready_creates_one_running_execution_with_lease_now_plus_timeout(
     db: Database, pull_job: RowFactory, clock: FakeClock, account_id: str
 ):
@@ -517,6 +541,26 @@ async def test_job_claim_ready_concurrent_claimers_never_get_the_same_job(
             rest = await claims.job_claim_ready(second, **claim, limit=10, now=clock.now())
     assert ids(held) == [rows[2]["id"]]
     assert ids(rest) == [rows[1]["id"], rows[0]["id"]]
+
+
+@postgres_only
+async def test_job_claim_over_several_handlers_concurrent_claimers_never_get_the_same_job(
+    db: Database, pull_job: RowFactory, clock: FakeClock, account_id: str
+):
+    now = clock.now()
+    rows = [pull_job(handler=h, run_at=now - n * S) for n, h in enumerate("abab")]
+    await insert(db, *rows)
+    claim = {"account_id": account_id, "handlers": ["a", "b"], "worker_id": "w"}
+    async with db.transaction() as first:
+        held = await claims.job_claim_ready(first, **claim, limit=2, now=now)
+        async with db.transaction() as second:
+            # Until the first claim's statement ends, it may also hold rows it did not take.
+            meanwhile = await claims.job_claim_ready(second, **claim, limit=10, now=now)
+    async with db.transaction() as third:
+        rest = await claims.job_claim_ready(third, **claim, limit=10, now=now)
+    assert ids(held) == [rows[3]["id"], rows[2]["id"]]
+    assert not set(ids(meanwhile)) & set(ids(held))
+    assert sorted(ids(meanwhile) + ids(rest)) == sorted([rows[1]["id"], rows[0]["id"]])
 
 
 async def test_job_canceled_among_returns_only_canceled_ids(

@@ -78,6 +78,11 @@ class Notifier:
         for account_id in accounts:
             self.changed(account_id, "jobs")
 
+    def wake_claimers(self, account_id: str, handlers: Iterable[str]) -> None:
+        """Let this node's claims waiting on ``handlers`` look again (local only)."""
+        for handler in set(handlers):
+            self.receive(("ready", account_id, handler))
+
     def jobs_released(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Jobs released by this node as it shuts down: wake the other nodes only (this one
         takes no new work)."""

@@ -213,6 +213,11 @@ class ExecutionService:
                         now=self.clock.now(),
                     )
                 if claimed:
+                    if len(handlers) > 1 and len(claimed) == limit:
+                        # A claim over several handlers holds, for the length of its
+                        # statement, rows it did not take (store/claims.py): a claim that
+                        # looked meanwhile may have found nothing, and jobs may remain.
+                        self.notifier.wake_claimers(account_id, handlers)
                     if telemetry.ENABLED:
                         telemetry.jobs_claimed(claimed, worker_id, started_ns)
                     metrics.JOBS_CLAIMED.inc(len(claimed))

@@ -86,8 +86,10 @@ async def _claim(
     ``running``, the oldest ``run_at`` first, each with a new execution and its lease."""
     if source not in sources_of(JobStatus.RUNNING):
         raise IllegalTransition(f"a {source} job cannot be claimed")
-    if handlers is not None and not handlers:
-        return []  # no handler named: nothing to claim
+    if handlers is not None:
+        if not handlers:
+            return []  # no handler named: nothing to claim
+        handlers = list(dict.fromkeys(handlers))  # each once
     if is_postgres(conn):
         return await _claim_postgres(
             conn,
@@ -120,8 +122,13 @@ def _claim_sql(source: JobStatus, *, by_account: bool, handler_count: int) -> st
 
     One handler is ``handler = $7``, not ``= ANY(…)``: only then can PostgreSQL walk
     ``ix_jobs_claimable`` in ``run_at`` order and stop at ``limit``, so a claim costs the same
-    with a backlog of a million as of ten. Several handlers read all their ready jobs to sort
-    them.
+    with a backlog of a million as of ten. Several handlers take the same walk once per handler
+    (``LATERAL`` over ``unnest($7)``), each stopping at ``limit``, and the oldest ``limit`` of
+    those are claimed: ``= ANY(…)`` would read every ready job of every handler to sort them.
+    A handler's walk locks up to ``limit`` rows, and those the claim does not take stay locked
+    until the statement ends (it runs alone, ``Database.statement``): a concurrent claim skips
+    them and may find nothing, so a full claim over several handlers wakes this node's waiting
+    claims (``ExecutionService.claim``); on other nodes the fallback poll looks again.
 
     ``FOR UPDATE SKIP LOCKED`` in the subquery: concurrent claimers never block each other or
     get the same job. Built from the table definitions, so it names exactly their columns.
@@ -132,7 +139,14 @@ def _claim_sql(source: JobStatus, *, by_account: bool, handler_count: int) -> st
     if handler_count == 1:
         conditions.append("handler = $7::text")
     elif handler_count > 1:
-        conditions.append("handler = ANY($7::text[])")
+        conditions.append("handler = wanted.handler")
+    walk = f"""FROM jobs WHERE {" AND ".join(conditions)}
+        ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
+    oldest = f"SELECT id {walk}"
+    if handler_count > 1:
+        oldest = f"""SELECT each.id FROM unnest($7::text[]) AS wanted(handler)
+        CROSS JOIN LATERAL (SELECT id, run_at {walk}) AS each
+        ORDER BY each.run_at LIMIT $2"""
     returned = ", ".join(c.name for c in CLAIM_COLUMNS)
     lease = "$1::timestamptz + make_interval(secs => numbered.timeout_seconds + $5::float8)"
     started = ", ".join(_START_COLUMNS)
@@ -141,8 +155,7 @@ WITH claimed AS (
     UPDATE jobs
     SET status = '{JobStatus.RUNNING.value}', attempt = attempt + 1, updated_at = $1
     WHERE id IN (
-        SELECT id FROM jobs WHERE {" AND ".join(conditions)}
-        ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED
+        {oldest}
     )
     RETURNING {returned}
 ), numbered AS (
