@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from chronos.server.clock import FakeClock
 from chronos.server.store import dialect
 from chronos.server.store import executions as store
+from chronos.server.store import jobs as job_store
 from chronos.server.store.db import Database
 from chronos.server.store.executions import Completion
 from chronos.server.store.schedules import schedule_insert
@@ -207,3 +208,24 @@ async def test_sqlite_insert_many_cannot_return_rows(db: Database):
     async with db.transaction() as conn:
         with pytest.raises(ValueError, match="cannot return rows"):
             await dialect.insert_many(conn, schedules, [{"id": "x"}], suffix="RETURNING id")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        {"a": [1, 2.5, "é", True, None]},
+        {"beyond_64_bits": 2**70, "negative": -(2**70)},  # orjson refuses these; json takes them
+        {"deep": [[[[[[[[[[{"x": 1}]]]]]]]]]]},
+    ],
+)
+async def test_jsonb_values_go_in_and_come_back_as_given(
+    db: Database, pull_job: RowFactory, value: Any
+):
+    # Through insert_many (the scheduler's round) and the single create (one statement).
+    batched, single = pull_job(payload=value), pull_job(payload=value)
+    async with db.transaction() as conn:
+        await dialect.insert_many(conn, jobs, [dict(batched)])
+        await job_store.job_create(conn, [single])
+    assert (await read(db, jobs, batched["id"]))["payload"] == value
+    assert (await read(db, jobs, single["id"]))["payload"] == value

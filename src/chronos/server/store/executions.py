@@ -24,6 +24,7 @@ from chronos.server.domain.states import (
 )
 from chronos.server.store.dialect import (
     is_postgres,
+    jsonb_text,
     row_dicts,
     sqlite_readers,
     sqlite_row_dicts,
@@ -207,7 +208,7 @@ async def execution_complete_many(
         _complete_sql(),
         (
             [c.execution_id for c in completions],
-            [json.dumps(c.output) for c in completions],
+            [jsonb_text(c.output) for c in completions],
             [c.duration_ms for c in completions],
             now,
             account_id,

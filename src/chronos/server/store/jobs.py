@@ -7,7 +7,6 @@ transition table (``domain/states.py``): ``WHERE status IN sources_of(target)``.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
@@ -35,6 +34,7 @@ from chronos.server.store.dialect import (
     insert_for,
     insert_many,
     is_postgres,
+    jsonb_text,
     skip_locked,
     sqlite_params,
     tag_filter,
@@ -143,7 +143,7 @@ async def _insert_one(conn: AsyncConnection, row: JobRow, suffix: str) -> list[A
     params: tuple[Any, ...]
     if postgres:  # JSON as SQLAlchemy's JSON type serialises it (and as insert_many does)
         params = tuple(
-            json.dumps(value) if name in _JSON_COLUMNS else value for name, value in row.items()
+            jsonb_text(value) if name in _JSON_COLUMNS else value for name, value in row.items()
         )
     else:
         [params] = sqlite_params(jobs, [cast(dict[str, Any], row)], columns)
