@@ -317,6 +317,29 @@ async def test_slack_format_and_retry_after_the_endpoint_fails(client, runtime, 
     assert actions[1][1] == {"grace": [0.0, 60.0]}
 
 
+async def test_a_notification_to_an_address_the_node_blocks_fails_without_a_retry(
+    client, runtime, clock, endpoint
+):
+    # Checked where the connection is made, on the address the name resolves to (the same
+    # guard as push requests): with block_private, localhost is refused, and nothing arrives.
+    endpoint.route("/hook", 200)
+    await create_schedule(client, name="nightly", misfire_policy="skip", **MINUTELY)
+    url = endpoint.url("/hook").replace("127.0.0.1", "localhost")
+    await create_rule(client, name="r", condition="missed", grace=0, webhook={"url": url})
+    clock.advance(minutes=1, seconds=30)
+    await run_scheduler(runtime)
+    await evaluate(runtime)
+    notifier = AlertNotifier(runtime.db, runtime.clock, block_private=True)
+    try:
+        assert (await notifier.run_once()).failed == 1
+    finally:
+        await notifier.close()
+    [alert] = await alerts(client)
+    [sent] = expect(await client.get(f"/v1/alerts/{alert['id']}"), 200)["notifications"]
+    assert sent["status"] == "failed" and "refused to call localhost" in sent["last_error"]
+    assert endpoint.received == []
+
+
 BAD_RULES = [
     ({"name": "x", "condition": "exploded"}, "validation_error"),
     ({"name": "x", "condition": "late"}, "validation_error"),  # needs seconds

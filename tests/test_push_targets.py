@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from chronos.server.config import Settings
 from chronos.server.domain.states import ExecutionStatus
 from chronos.server.engine.dispatcher import Dispatcher
+from chronos.server.engine.http_client import PushClient
 from chronos.server.engine.push import (
     PushResult,
     build_request,
     check_push_target,
-    send,
 )
 from chronos.server.engine.targets import refusal_reason
 from chronos.server.errors import ValidationFailed
@@ -220,10 +220,10 @@ async def test_build_request_returns_a_failed_result_instead_of_raising():
     assert isinstance(bad, PushResult)
     assert (bad.status, bad.retryable) == (ExecutionStatus.FAILED, False)
     assert bad.error is not None and bad.error["type"] == "invalid_request"
-    client = httpx.AsyncClient()
+    client = PushClient(block_private=False, max_connections=1)
     try:
-        result, duration_ms = await send(
-            client, bad, timeout_seconds=1, success_codes=[(200, 299)], now=NOW
+        result, duration_ms = await client.send(
+            bad, timeout_seconds=1, success_codes=[(200, 299)], now=NOW
         )
     finally:
         await client.aclose()
@@ -239,15 +239,19 @@ async def test_build_request_returns_a_failed_result_instead_of_raising():
         httpx.InvalidURL("Invalid port"),
     ],
 )
-async def test_any_exception_while_sending_is_a_failed_result(exc):
-    def handler(_: httpx.Request) -> httpx.Response:
+async def test_any_exception_while_sending_is_a_failed_result(exc, monkeypatch):
+    async def exchange(*_: Any) -> PushResult:
         raise exc
 
-    request = httpx.Request("POST", "http://127.0.0.1:99999/x")  # broke describe_error() too
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        result, _ = await send(
-            client, request, timeout_seconds=1, success_codes=[(200, 299)], now=NOW
+    client = PushClient(block_private=False, max_connections=1)
+    monkeypatch.setattr(client, "_exchange", exchange)
+    request = httpx.Request("POST", "http://127.0.0.1:9/x")
+    try:
+        result, _ = await client.send(
+            request, timeout_seconds=1, success_codes=[(200, 299)], now=NOW
         )
+    finally:
+        await client.aclose()
     assert (result.status, result.retryable) == (ExecutionStatus.FAILED, False)
     assert result.error is not None and str(exc) in result.error["message"]
 

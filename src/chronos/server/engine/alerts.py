@@ -56,9 +56,9 @@ from chronos.server.domain.rows import ScheduleRow
 from chronos.server.domain.states import ExecutionStatus, ScheduleEventKind, ScheduleState
 from chronos.server.domain.thresholds import WORKER_ALIVE_SECONDS
 from chronos.server.domain.timing import iso, parse_iso
-from chronos.server.engine.push import PushResult, cannot_send, make_request, send
+from chronos.server.engine.http_client import PushClient
+from chronos.server.engine.push import PushResult, cannot_send, make_request
 from chronos.server.engine.service import Service
-from chronos.server.engine.targets import guarded_client
 from chronos.server.store import alerts as alert_store
 from chronos.server.store import dashboard as dashboard_store
 from chronos.server.store import overview as overview_store
@@ -553,12 +553,13 @@ class AlertNotifier(Service):
         *,
         block_private: bool = False,
         batch_size: int = 50,
-        client: Any = None,
+        client: PushClient | None = None,
     ) -> None:
         super().__init__(clock)
         self.db = db
         self.batch_size = batch_size
-        self.client = client or guarded_client(block_private=block_private, max_connections=10)
+        # The dispatcher's HTTP client (its own pool): the same address rules and outcomes.
+        self.client = client or PushClient(block_private=block_private, max_connections=10)
         self.max_idle_seconds = 5.0
 
     async def close(self) -> None:
@@ -621,8 +622,7 @@ class AlertNotifier(Service):
             )
         except Exception as exc:
             return cannot_send(exc)
-        result, _ms = await send(
-            self.client,
+        result, _ms = await self.client.send(
             request,
             timeout_seconds=SEND_TIMEOUT_SECONDS,
             success_codes=SUCCESS,

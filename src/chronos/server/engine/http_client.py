@@ -1,11 +1,11 @@
-"""The dispatcher's HTTP client: push requests sent with aiohttp.
+"""Chronos' outbound HTTP client: push requests and alert notifications, sent with aiohttp.
 
-Why not httpx, which the rest of Chronos uses: at push rates, httpx and httpcore cost about half
+Why not httpx, which the SDK and the CLI use: at push rates, httpx and httpcore cost about half
 of a node's CPU per request (building the request, the pool's bookkeeping, anyio streams,
 reading the response); aiohttp's client does the same exchange for a fraction of that. What a
 push request is, and which targets are valid, stays defined in ``push.py`` (the httpx URL
-parser included): this module only sends, with the same rules as ``targets.py``'s guarded httpx
-client:
+parser included, so the API and the sender read a URL alike): this module only sends, by the
+address rules of ``targets.py``:
 
 - every address a request may reach is checked where the connection is made: a host name by
   :class:`GuardedResolver` on the addresses DNS returned for that connection (aiohttp caches
@@ -15,13 +15,14 @@ client:
 - no redirects are followed, no proxy or ``.netrc`` is taken from the environment, no cookie
   is kept between requests (one tenant's endpoint cannot set a cookie another's request sends);
 - TLS is verified with httpx's CA bundle (the same ``ssl.SSLContext``);
-- the job's timeout bounds the whole exchange; connections are kept alive and reused;
-- credentials in the URL are sent as HTTP Basic authorization, as httpx does;
-- every failure becomes a classified :class:`PushResult`, with the messages the httpx path
-  gives (``connection refused to host:port``, ``timed out after 1s``, ...).
+- the timeout bounds the whole exchange; connections are kept alive and reused;
+- credentials in the URL are sent as HTTP Basic authorization;
+- every failure becomes a classified :class:`PushResult` (:func:`describe_error`:
+  ``connection refused to host:port``, ``timed out after 1s``, ...).
 
-A tracing span needs an :class:`httpx.Request` to carry its ``traceparent`` (``telemetry.push``);
-:meth:`PushClient.send` accepts one and sends it as it stands when awaited.
+A tracing span needs an :class:`httpx.Request` to carry its ``traceparent`` (``telemetry.push``),
+and alert notifications are built as one (``push.make_request``): :meth:`PushClient.send`
+accepts one and sends it as it stands.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from chronos.server.engine.targets import (
     refusal_reason,
 )
 
-# Response heads: h11 (the httpx path) accepts up to 16 KiB; aiohttp's default is 8 KiB a line.
+# Response heads: up to 16 KiB (as h11 accepts); aiohttp's default is 8 KiB a line.
 MAX_RESPONSE_LINE_BYTES = 16 * 1024
 KEEPALIVE_SECONDS = 30.0
 # Parsed targets kept (most pushes go to a few URLs); the cache is emptied when full.
@@ -361,7 +362,8 @@ def _ssl_error(exc: BaseException) -> BaseException | None:
 
 
 def describe_error(exc: BaseException, address: str, timeout: float) -> PushResult:
-    """A failed exchange as ``push.describe_error`` classifies it on the httpx path."""
+    """A failed exchange as a recorded outcome: which kind of failure, whether a retry may
+    help, and a message naming the target's ``host:port``."""
     if isinstance(exc, InvalidTarget | aiohttp.InvalidURL):
         return cannot_send(exc)
     if isinstance(exc, TargetRefused):

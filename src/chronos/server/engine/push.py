@@ -1,4 +1,5 @@
-"""One push delivery: build the signed request, send it, and judge the response.
+"""One push delivery: build the signed request and judge the response (``http_client`` sends
+it).
 
 Outcome rules: a success code → completed; any other 4xx except 408 and 429 → terminal
 failure; 5xx, 408, 429 (honouring ``Retry-After``), 3xx (redirects are not followed),
@@ -13,13 +14,10 @@ goes wrong becomes a :class:`PushResult`.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import ipaddress
 import json
 import re
-import ssl
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +29,6 @@ import httpx
 from chronos.server.domain.rows import ClaimedJob, HttpTarget
 from chronos.server.domain.states import ExecutionStatus
 from chronos.server.domain.timing import iso
-from chronos.server.engine.targets import ResolveFailed, TargetRefused
 from chronos.webhooks import SIGNATURE_HEADER, signature_header
 
 EXCERPT_BYTES = 4096
@@ -187,7 +184,7 @@ def build_request(
 ) -> httpx.Request | PushResult:
     """The signed request for one execution of ``job`` to its target ``http``; or, when none
     can be made (a target stored before today's rules), its failed result. Never raises:
-    :func:`send` passes such a result through."""
+    ``http_client.PushClient.send`` passes such a result through."""
     try:
         return _build_request(job, http, secrets, now)
     except Exception as exc:
@@ -273,113 +270,3 @@ def judge(
         excerpt,
         parse_retry_after(retry_after, now) if status_code in (429, 503) else None,
     )
-
-
-def _target(url: httpx.URL) -> str:
-    try:
-        host = url.host
-    except Exception:  # a malformed international name
-        host = url.raw_host.decode("ascii", errors="replace")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    return f"{host}:{port}"
-
-
-def describe_error(exc: BaseException, url: httpx.URL, timeout: float) -> PushResult:
-    target = _target(url)
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return cannot_send(exc)
-    if isinstance(exc, TargetRefused):
-        return PushResult(
-            ExecutionStatus.FAILED, False, {"type": "target_refused", "message": str(exc)}
-        )
-    if isinstance(exc, ResolveFailed):
-        return PushResult(ExecutionStatus.FAILED, True, {"type": "dns", "message": str(exc)})
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        seconds = f"{timeout:g}"
-        return PushResult(
-            ExecutionStatus.TIMEOUT,
-            True,
-            {"type": "timeout", "message": f"timed out after {seconds}s"},
-        )
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLError):
-            return PushResult(
-                ExecutionStatus.FAILED,
-                True,
-                {"type": "tls", "message": f"TLS error with {target}: {cause}"},
-            )
-        if isinstance(cause, ConnectionRefusedError):
-            break
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc)
-        if (
-            "refused" in text.lower()
-            or "all connection attempts failed" in text.lower()
-            or isinstance(cause, ConnectionRefusedError)
-        ):
-            message = f"connection refused to {target}"
-        elif "ssl" in text.lower() or "certificate" in text.lower():
-            return PushResult(
-                ExecutionStatus.FAILED,
-                True,
-                {"type": "tls", "message": f"TLS error with {target}: {text}"},
-            )
-        else:
-            message = f"could not connect to {target}: {text or type(exc).__name__}"
-        return PushResult(ExecutionStatus.FAILED, True, {"type": "connection", "message": message})
-    if isinstance(exc, httpx.HTTPError):
-        return PushResult(
-            ExecutionStatus.FAILED,
-            True,
-            {
-                "type": "connection",
-                "message": f"request to {target} failed: {exc or type(exc).__name__}",
-            },
-        )
-    # Not a network failure: something about this request that a retry would not change.
-    return cannot_send(exc)
-
-
-async def send(
-    client: httpx.AsyncClient,
-    request: httpx.Request | PushResult,
-    *,
-    timeout_seconds: float,
-    success_codes: list[tuple[int, int]],
-    now: datetime,
-) -> tuple[PushResult, int]:
-    """Send ``request``; the job's ``timeout`` bounds the whole exchange. Returns the result
-    and the duration in milliseconds. Never raises but for cancellation; a result from
-    :func:`build_request` (no request could be made) is returned as it is."""
-    if isinstance(request, PushResult):
-        return request, 0
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(timeout_seconds):
-            response = await client.send(request, stream=True)
-            try:
-                excerpt = await _read_excerpt(response)
-            finally:
-                await response.aclose()
-        result = judge(
-            response.status_code, success_codes, excerpt, response.headers.get("retry-after"), now
-        )
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # every failure becomes a recorded, classified outcome
-        try:
-            result = describe_error(exc, request.url, timeout_seconds)
-        except Exception:
-            result = cannot_send(exc)
-    return result, int((time.perf_counter() - started) * 1000)
-
-
-async def _read_excerpt(response: httpx.Response) -> str:
-    collected = bytearray()
-    async for chunk in response.aiter_bytes():
-        collected.extend(chunk)
-        if len(collected) >= EXCERPT_BYTES:
-            break
-    return bytes(collected[:EXCERPT_BYTES]).decode("utf-8", errors="replace")

@@ -4,8 +4,7 @@ Link-local and cloud metadata addresses are always refused. Loopback and private
 allowed (self-hosted users call their own services) unless ``block_private`` is set. The check
 runs inside the HTTP client's connection step, on the addresses DNS returned for this very
 connection, so a DNS answer that changes between a check and the connect cannot slip past it:
-:class:`GuardedBackend` for httpx (alert notifications), ``http_client.GuardedResolver`` for the
-dispatcher's push requests.
+``http_client.GuardedResolver``, for push requests and alert notifications alike.
 
 An IPv6 address that only carries an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``,
 IPv4-translated ``::ffff:0:a.b.c.d``, IPv4-compatible ``::a.b.c.d``, NAT64 ``64:ff9b::/96``,
@@ -15,14 +14,8 @@ the rules; a Teredo address's client is checked against the always-refused range
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-import ssl
-from typing import Any
-
-import httpcore
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -127,81 +120,3 @@ def literal_refusal(host: str) -> str | None:
     address written as such), or None. Host names are judged at send time, on what DNS says."""
     address = literal_address(host)
     return None if address is None else refusal_reason(address, block_private=False)
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves the host itself, refuses blocked addresses, then connects to a checked one."""
-
-    def __init__(self, *, block_private: bool) -> None:
-        self.block_private = block_private
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._resolve(host, port)
-        last_error: Exception | None = None
-        for address in addresses:
-            reason = refusal_reason(address, block_private=self.block_private)
-            if reason is not None:
-                raise TargetRefused(f"refused to call {host} ({address}): {reason}")
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
-
-    async def _resolve(self, host: str, port: int) -> list[IPAddress]:
-        try:
-            return [ipaddress.ip_address(host.strip("[]"))]
-        except ValueError:
-            pass
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise ResolveFailed(f"could not resolve host {host}") from exc
-        seen: dict[str, IPAddress] = {}
-        for _family, _type, _proto, _name, sockaddr in infos:
-            address = str(sockaddr[0])
-            seen.setdefault(address, ipaddress.ip_address(address.split("%")[0]))
-        return list(seen.values())
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def guarded_client(
-    *, block_private: bool, max_connections: int, ssl_context: ssl.SSLContext | None = None
-) -> httpx.AsyncClient:
-    """An HTTP client whose every connection goes through :class:`GuardedBackend`."""
-    transport = httpx.AsyncHTTPTransport(verify=ssl_context or True)
-    # httpx has no public hook for the network backend; swap the pool it built for one that
-    # uses ours. tests/test_push.py proves the guard is in the path.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl_context or httpx.create_ssl_context(),
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=30.0,
-        network_backend=GuardedBackend(block_private=block_private),
-    )
-    return httpx.AsyncClient(
-        transport=transport,
-        follow_redirects=False,
-        trust_env=False,
-        timeout=None,
-        limits=httpx.Limits(max_connections=max_connections),
-    )

@@ -17,6 +17,7 @@ statement, but PostgreSQL refuses ``FOR UPDATE`` beside one.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -71,6 +72,21 @@ _START_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class ClaimQuery:
+    """What one claim takes: up to ``limit`` jobs in ``source`` status (of ``account_id`` and
+    ``handlers`` when given; the handlers named once each), for ``worker_id``, at ``now``, each
+    leased for its timeout plus ``lease_margin``."""
+
+    source: JobStatus
+    account_id: str | None
+    handlers: tuple[str, ...] | None
+    limit: int
+    worker_id: str | None
+    now: datetime
+    lease_margin: float
+
+
 async def _claim(
     conn: AsyncConnection,
     source: JobStatus,
@@ -86,31 +102,20 @@ async def _claim(
     ``running``, the oldest ``run_at`` first, each with a new execution and its lease."""
     if source not in sources_of(JobStatus.RUNNING):
         raise IllegalTransition(f"a {source} job cannot be claimed")
-    if handlers is not None:
-        if not handlers:
-            return []  # no handler named: nothing to claim
-        handlers = list(dict.fromkeys(handlers))  # each once
-    if is_postgres(conn):
-        return await _claim_postgres(
-            conn,
-            source,
-            account_id=account_id,
-            handlers=handlers,
-            limit=limit,
-            worker_id=worker_id,
-            now=now,
-            lease_margin=lease_margin,
-        )
-    return await _claim_sqlite(
-        conn,
+    if handlers is not None and not handlers:
+        return []  # no handler named: nothing to claim
+    query = ClaimQuery(
         source,
-        account_id=account_id,
-        handlers=handlers,
-        limit=limit,
-        worker_id=worker_id,
-        now=now,
-        lease_margin=lease_margin,
+        account_id,
+        tuple(dict.fromkeys(handlers)) if handlers is not None else None,
+        limit,
+        worker_id,
+        now,
+        lease_margin,
     )
+    if is_postgres(conn):
+        return await _claim_postgres(conn, query)
+    return await _claim_sqlite(conn, query)
 
 
 @functools.cache
@@ -173,26 +178,20 @@ SELECT {returned}, execution_id, lease_expires_at FROM started ORDER BY n
 """
 
 
-async def _claim_postgres(
-    conn: AsyncConnection,
-    source: JobStatus,
-    *,
-    account_id: str | None,
-    handlers: list[str] | None,
-    limit: int,
-    worker_id: str | None,
-    now: datetime,
-    lease_margin: float,
-) -> list[ClaimedJob]:
+async def _claim_postgres(conn: AsyncConnection, query: ClaimQuery) -> list[ClaimedJob]:
     """The claim as one statement of plain SQL: the hottest path, where building and compiling
     SQLAlchemy statements cost more than running them. (``exec_driver_sql``: SQLAlchemy still
     wraps errors and invalidates a dead connection.)"""
-    sql = _claim_sql(source, by_account=account_id is not None, handler_count=len(handlers or ()))
-    args: list[Any] = [now, limit, new_ids("exe", limit), worker_id, lease_margin]
-    if account_id is not None:
-        args.append(account_id)
+    handlers = query.handlers or ()
+    sql = _claim_sql(
+        query.source, by_account=query.account_id is not None, handler_count=len(handlers)
+    )
+    ids = new_ids("exe", query.limit)
+    args: list[Any] = [query.now, query.limit, ids, query.worker_id, query.lease_margin]
+    if query.account_id is not None:
+        args.append(query.account_id)
     if handlers:
-        args.append(handlers[0] if len(handlers) == 1 else handlers)
+        args.append(handlers[0] if len(handlers) == 1 else list(handlers))
     result = await conn.exec_driver_sql(sql, tuple(args))
     return cast(list[ClaimedJob], row_dicts(result))
 
@@ -214,27 +213,18 @@ RETURNING {", ".join(c.name for c in CLAIM_COLUMNS)}
 """
 
 
-async def _claim_sqlite(
-    conn: AsyncConnection,
-    source: JobStatus,
-    *,
-    account_id: str | None,
-    handlers: list[str] | None,
-    limit: int,
-    worker_id: str | None,
-    now: datetime,
-    lease_margin: float,
-) -> list[ClaimedJob]:
+async def _claim_sqlite(conn: AsyncConnection, query: ClaimQuery) -> list[ClaimedJob]:
     """The claim on SQLite: the update of the jobs, then the insert of their executions, in
     plain SQL (two statements in the caller's write transaction). As on PostgreSQL, building
     statements and processing each row's values by type cost more than running them."""
+    handlers, now = query.handlers or (), query.now
     sql = _claim_sqlite_sql(
-        source, by_account=account_id is not None, handler_count=len(handlers or ())
+        query.source, by_account=query.account_id is not None, handler_count=len(handlers)
     )
     args: list[Any] = [sqlite_datetime(now)]
-    if account_id is not None:
-        args.append(account_id)
-    result = await conn.exec_driver_sql(sql, (*args, *(handlers or ()), limit))
+    if query.account_id is not None:
+        args.append(query.account_id)
+    result = await conn.exec_driver_sql(sql, (*args, *handlers, query.limit))
     claimed = cast(list[ClaimedJob], sqlite_row_dicts(result, _CLAIM_READERS))
     if not claimed:
         return []
@@ -242,7 +232,8 @@ async def _claim_sqlite(
     started = []
     for job, execution_id in zip(claimed, new_ids("exe", len(claimed)), strict=True):
         job["execution_id"] = execution_id
-        job["lease_expires_at"] = now + timedelta(seconds=job["timeout_seconds"] + lease_margin)
+        lease = timedelta(seconds=job["timeout_seconds"] + query.lease_margin)
+        job["lease_expires_at"] = now + lease
         started.append(
             {
                 "id": execution_id,
@@ -251,7 +242,7 @@ async def _claim_sqlite(
                 "attempt": job["attempt"],
                 "status": ExecutionStatus.RUNNING.value,
                 "started_at": now,
-                "worker_id": worker_id,
+                "worker_id": query.worker_id,
                 "lease_expires_at": job["lease_expires_at"],
             }
         )
