@@ -12,6 +12,7 @@ the first). Each round also records server, postgres and client CPU (% of one co
     python bench/w1_drain.py                     # 11 rounds of 20,000, the last at 201k rows
     python bench/w1_drain.py --quick             # 50 warm-up + 2 rounds of 300 (smoke test)
     python bench/w1_drain.py --runs 3 --history 100000
+    python bench/w1_drain.py --handlers 3       # each claim names 3 handlers (one has the jobs)
 
 JSON: params, machine, runs[] (each: rounds[]), rounds[] (per round: median/min/max over runs),
 first_jobs_per_s, last_jobs_per_s, last_vs_first.
@@ -71,8 +72,10 @@ class _DrainState:
     last_result: float = 0.0
 
 
-async def _worker(http: httpx.AsyncClient, state: _DrainState, limit: int, handler: str) -> None:
-    claim = {"handlers": [handler], "limit": limit, "wait_seconds": 0}
+async def _worker(
+    http: httpx.AsyncClient, state: _DrainState, limit: int, handlers: list[str]
+) -> None:
+    claim = {"handlers": handlers, "limit": limit, "wait_seconds": 0}
     while state.claimed < state.total:
         response = await http.post("/v1/worker/jobs/claim", json=claim)
         response.raise_for_status()
@@ -88,14 +91,22 @@ async def _worker(http: httpx.AsyncClient, state: _DrainState, limit: int, handl
         state.last_result = time.perf_counter()
 
 
+def polled_handlers(count: int) -> list[str]:
+    """What the workers poll for: the jobs' handler, then ``count - 1`` with no jobs (a worker
+    that registers several handlers, of which one has the backlog)."""
+    return [HANDLER, *(f"{HANDLER}-idle-{n}" for n in range(1, count))]
+
+
 async def drain(
-    http: httpx.AsyncClient, total: int, *, workers: int = 4, limit: int = 100
+    http: httpx.AsyncClient, total: int, *, workers: int = 4, limit: int = 100, handlers: int = 1
 ) -> tuple[float, int]:
-    """Claim and complete ``total`` jobs with ``workers`` concurrent loops on one client;
-    returns (first claim sent → last result answered, jobs completed)."""
+    """Claim and complete ``total`` jobs with ``workers`` concurrent loops on one client, each
+    polling ``handlers`` handlers; returns (first claim sent → last result answered, jobs
+    completed)."""
     state = _DrainState(total)
     started = time.perf_counter()
-    await asyncio.gather(*(_worker(http, state, limit, HANDLER) for _ in range(workers)))
+    names = polled_handlers(handlers)
+    await asyncio.gather(*(_worker(http, state, limit, names) for _ in range(workers)))
     return state.last_result - started, state.completed
 
 
@@ -107,12 +118,13 @@ async def drain_round(
     workers: int = 4,
     limit: int = 100,
     analyze: bool = True,
+    handlers: int = 1,
 ) -> DrainResult:
     """One round: enqueue, settle the database, drain; with CPU over the drain."""
     enqueue_seconds = await enqueue(http, jobs)
     await settle_database(server, analyze=analyze)
     meter = CpuMeter(server).start()
-    seconds, completed = await drain(http, jobs, workers=workers, limit=limit)
+    seconds, completed = await drain(http, jobs, workers=workers, limit=limit, handlers=handlers)
     return DrainResult(jobs, seconds, enqueue_seconds, completed, meter.read())
 
 
@@ -130,7 +142,13 @@ def round_record(index: int, finished_before: int, result: DrainResult) -> dict[
 
 
 async def run_rounds(
-    server: Server, round_size: int, history: int, warmup: int = 0, *, analyze: bool = True
+    server: Server,
+    round_size: int,
+    history: int,
+    warmup: int = 0,
+    *,
+    analyze: bool = True,
+    handlers: int = 1,
 ) -> list[dict[str, Any]]:
     """Drain ``warmup`` unmeasured jobs (connection pools, caches; they count as finished rows),
     then rounds of ``round_size`` until one has run with at least ``history`` finished rows
@@ -139,10 +157,10 @@ async def run_rounds(
     async with api_client(server) as http:
         if warmup:
             await enqueue(http, warmup)
-            await drain(http, warmup)
+            await drain(http, warmup, handlers=handlers)
         finished = warmup
         while not rounds or rounds[-1]["finished_rows_before"] < history:
-            result = await drain_round(server, http, round_size, analyze=analyze)
+            result = await drain_round(server, http, round_size, analyze=analyze, handlers=handlers)
             rounds.append(round_record(len(rounds), finished, result))
             log(
                 f"  round {len(rounds)}: {finished:,} finished before, "
@@ -188,6 +206,12 @@ def main() -> None:
         action="store_true",
         help="skip ANALYZE before each drain (a fresh database with autovacuum off)",
     )
+    parser.add_argument(
+        "--handlers",
+        type=int,
+        default=1,
+        help="handlers each claim names: the jobs' own, then others with no jobs (1)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.round, args.history, args.warmup = 300, 300, 50
@@ -198,7 +222,12 @@ def main() -> None:
             runs.append(
                 asyncio.run(
                     run_rounds(
-                        server, args.round, args.history, args.warmup, analyze=not args.no_analyze
+                        server,
+                        args.round,
+                        args.history,
+                        args.warmup,
+                        analyze=not args.no_analyze,
+                        handlers=args.handlers,
                     )
                 )
             )
@@ -213,6 +242,7 @@ def main() -> None:
             "analyze": not args.no_analyze,
             "workers": 4,
             "claim_limit": 100,
+            "handlers_per_claim": args.handlers,
             "runs": args.runs,
             "quick": args.quick,
         },

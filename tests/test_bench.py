@@ -80,8 +80,11 @@ def assert_spread(value: dict[str, float]) -> None:
 
 
 def test_w1_drain(results_dir: Path, pg_server: str) -> None:
-    data = run_quick("w1_drain.py", results_dir / "w1_drain.json", "--database-url", pg_server)
+    # Each claim names two handlers (the jobs' own and an idle one): every job still drains.
+    out = results_dir / "w1_drain.json"
+    data = run_quick("w1_drain.py", out, "--database-url", pg_server, "--handlers", "2")
     assert data["params"]["backend"] == "postgresql"
+    assert data["params"]["handlers_per_claim"] == 2
     [run] = data["runs"]
     assert len(run["rounds"]) == len(data["rounds"]) == 2
     for index, record in enumerate(run["rounds"]):
