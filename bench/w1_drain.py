@@ -213,6 +213,8 @@ def main() -> None:
         help="handlers each claim names: the jobs' own, then others with no jobs (1)",
     )
     args = parser.parse_args()
+    if args.handlers < 1:
+        parser.error("--handlers must be at least 1")
     if args.quick:
         args.round, args.history, args.warmup = 300, 300, 50
     runs = []

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from chronos.server.config import Settings
 from chronos.server.domain.states import ExecutionStatus
+from chronos.server.engine import http_client
 from chronos.server.engine.dispatcher import Dispatcher
 from chronos.server.engine.http_client import PushClient
 from chronos.server.engine.push import (
@@ -254,6 +255,29 @@ async def test_any_exception_while_sending_is_a_failed_result(exc, monkeypatch):
         await client.aclose()
     assert (result.status, result.retryable) == (ExecutionStatus.FAILED, False)
     assert result.error is not None and str(exc) in result.error["message"]
+
+
+async def test_a_failure_that_cannot_be_classified_is_still_a_failed_result(monkeypatch):
+    async def exchange(*_: Any) -> PushResult:
+        raise RuntimeError("boom")
+
+    def unclassifiable(*_: Any) -> PushResult:
+        raise ValueError("the classifier broke too")
+
+    client = PushClient(block_private=False, max_connections=1)
+    monkeypatch.setattr(client, "_exchange", exchange)
+    monkeypatch.setattr(http_client, "describe_error", unclassifiable)
+    try:
+        result, _ = await client.send(
+            httpx.Request("POST", "http://127.0.0.1:9/x"),
+            timeout_seconds=1,
+            success_codes=[(200, 299)],
+            now=NOW,
+        )
+    finally:
+        await client.aclose()
+    assert (result.status, result.retryable) == (ExecutionStatus.FAILED, False)
+    assert result.error is not None and "boom" in result.error["message"]
 
 
 # --- timeout --------------------------------------------------------------------------------

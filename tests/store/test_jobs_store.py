@@ -554,13 +554,14 @@ async def test_job_claim_over_several_handlers_concurrent_claimers_never_get_the
     async with db.transaction() as first:
         held = await claims.job_claim_ready(first, **claim, limit=2, now=now)
         async with db.transaction() as second:
-            # Until the first claim's statement ends, it may also hold rows it did not take.
+            # The first claim's transaction (in the service, its one autocommit statement)
+            # also holds the rows its handlers' walks locked and it did not take.
             meanwhile = await claims.job_claim_ready(second, **claim, limit=10, now=now)
     async with db.transaction() as third:
         rest = await claims.job_claim_ready(third, **claim, limit=10, now=now)
     assert ids(held) == [rows[3]["id"], rows[2]["id"]]
-    assert not set(ids(meanwhile)) & set(ids(held))
-    assert sorted(ids(meanwhile) + ids(rest)) == sorted([rows[1]["id"], rows[0]["id"]])
+    assert meanwhile == []
+    assert ids(rest) == [rows[1]["id"], rows[0]["id"]]
 
 
 async def test_job_canceled_among_returns_only_canceled_ids(
@@ -975,16 +976,18 @@ async def test_job_queued_accounts_walks_every_account_in_order_of_their_oldest_
     # Accounts whose ids sort one way and whose oldest jobs sort the other: the walk finds
     # each (ids in any order), the answer is by age, then id for equal ages.
     now = clock.now()
-    ids = [await make_account(db, f"walk-{n}", clock) for n in range(6)]
-    rows = [push_job(account_id=a, run_at=now - (n // 2) * S) for n, a in enumerate(ids)]
-    rows += [push_job(account_id=ids[0], run_at=now + n * S) for n in range(3)]
+    accounts = [await make_account(db, f"walk-{n}", clock) for n in range(6)]
+    rows = [push_job(account_id=a, run_at=now - (n // 2) * S) for n, a in enumerate(accounts)]
+    rows += [push_job(account_id=accounts[0], run_at=now + n * S) for n in range(3)]
     await insert(db, *rows)
     async with db.read() as conn:
         waiting = await claims.job_queued_accounts(conn, limit=10, cap=3)
         top = await claims.job_queued_accounts(conn, limit=3, cap=3)
-    expected_order = sorted(ids, key=lambda a: (-(ids.index(a) // 2), a))
+    expected_order = sorted(accounts, key=lambda a: (-(accounts.index(a) // 2), a))
     assert [w.account_id for w in waiting] == expected_order
-    assert {w.account_id: w.queued for w in waiting} == {a: 3 if a == ids[0] else 1 for a in ids}
+    assert {w.account_id: w.queued for w in waiting} == {
+        a: 3 if a == accounts[0] else 1 for a in accounts
+    }
     assert top == waiting[:3]
 
 

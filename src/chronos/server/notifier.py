@@ -79,9 +79,10 @@ class Notifier:
             self.changed(account_id, "jobs")
 
     def wake_claimers(self, account_id: str, handlers: Iterable[str]) -> None:
-        """Let this node's claims waiting on ``handlers`` look again (local only)."""
+        """Let the claims waiting on ``handlers`` look again, on every node (batched with the
+        other wake-ups of the moment)."""
         for handler in set(handlers):
-            self.receive(("ready", account_id, handler))
+            self._send(("ready", account_id, handler))
 
     def jobs_released(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Jobs released by this node as it shuts down: wake the other nodes only (this one

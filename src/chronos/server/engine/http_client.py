@@ -239,8 +239,9 @@ class GuardedResolver(AbstractResolver):
 
 
 class PushClient:
-    """One connection pool for a node's push requests (opened at the first request, in the
-    running event loop)."""
+    """One connection pool for a node's outbound requests — push deliveries, or alert
+    notifications (each service has its own) — opened at the first request, in the running
+    event loop."""
 
     def __init__(
         self,

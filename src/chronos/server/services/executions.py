@@ -213,10 +213,11 @@ class ExecutionService:
                         now=self.clock.now(),
                     )
                 if claimed:
-                    if len(handlers) > 1 and len(claimed) == limit:
+                    if len(set(handlers)) > 1 and len(claimed) == limit and not self.db.is_sqlite:
                         # A claim over several handlers holds, for the length of its
                         # statement, rows it did not take (store/claims.py): a claim that
-                        # looked meanwhile may have found nothing, and jobs may remain.
+                        # looked meanwhile, here or on another node, may have found nothing,
+                        # and jobs may remain. (SQLite has one writer and no row locks.)
                         self.notifier.wake_claimers(account_id, handlers)
                     if telemetry.ENABLED:
                         telemetry.jobs_claimed(claimed, worker_id, started_ns)

@@ -130,13 +130,11 @@ def _claim_sql(source: JobStatus, *, by_account: bool, handler_count: int) -> st
     with a backlog of a million as of ten. Several handlers take the same walk once per handler
     (``LATERAL`` over ``unnest($7)``), each stopping at ``limit``, and the oldest ``limit`` of
     those are claimed: ``= ANY(…)`` would read every ready job of every handler to sort them.
-    A handler's walk locks up to ``limit`` rows, and those the claim does not take stay locked
-    until the statement ends (it runs alone, ``Database.statement``): a concurrent claim skips
-    them and may find nothing, so a full claim over several handlers wakes this node's waiting
-    claims (``ExecutionService.claim``); on other nodes the fallback poll looks again.
-
-    ``FOR UPDATE SKIP LOCKED`` in the subquery: concurrent claimers never block each other or
-    get the same job. Built from the table definitions, so it names exactly their columns.
+    A handler's walk locks up to ``limit`` rows (a claim of 100 over 3 busy handlers locks up
+    to 300 to take 100), and those the claim does not take stay locked until the statement
+    ends (it runs alone, ``Database.statement``): a concurrent claim skips them and may find
+    nothing, so a full claim over several handlers wakes the claims waiting for those handlers
+    (``ExecutionService.claim``, on every node).
     """
     conditions = [f"status = '{source.value}'"]
     if by_account:
@@ -342,7 +340,8 @@ async def job_claim_queued(
     account_id: str | None = None,
 ) -> list[ClaimedJob]:
     """Claim up to ``limit`` queued push jobs for this node's dispatcher, the oldest first: of
-    every account, or of ``account_id`` only.
+    ``account_id`` only (``ix_jobs_queued`` in order), or of every account, which sorts the
+    whole queued backlog (the dispatcher always names the account).
 
     The lease is the job's timeout plus ``lease_margin``: the request itself is bounded by the
     timeout, so only a dead node lets a lease expire.

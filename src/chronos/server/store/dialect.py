@@ -90,13 +90,21 @@ def _sqlite_read_datetime(value: str | None) -> datetime | None:
 _encode_json = json.JSONEncoder().encode
 
 
+# Datetimes and dataclasses are not orjson's to encode: they go to ``json``, which refuses them,
+# as SQLAlchemy's JSON type always did. (Subclasses of str, int, dict and list, such as str
+# enums, encode as their base type either way.)
+_ORJSON_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def jsonb_text(value: Any) -> str:
     """The JSON text of a ``jsonb`` parameter. PostgreSQL parses it, so its spacing is free:
     orjson (a fifth of a scheduler round's insert was ``json.dumps``), and ``json`` for what
-    orjson refuses (integers beyond 64 bits, nesting beyond 255 levels, keys that are not
-    strings), so both accept the same values."""
+    orjson refuses or passes through (integers beyond 64 bits, nesting beyond 255 levels, keys
+    that are not strings, datetimes, dataclasses). One difference is left: orjson writes NaN and
+    infinities as ``null`` where ``json`` writes ``NaN`` (which PostgreSQL refuses); the API
+    refuses them on the way in (``api/guard.py``), so none reaches here from a request."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, option=_ORJSON_PASSTHROUGH).decode()
     except TypeError:  # orjson.JSONEncodeError
         return json.dumps(value)
 

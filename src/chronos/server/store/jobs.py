@@ -141,7 +141,7 @@ async def _insert_one(conn: AsyncConnection, row: JobRow, suffix: str) -> list[A
     columns = tuple(row)
     postgres = is_postgres(conn)
     params: tuple[Any, ...]
-    if postgres:  # JSON as SQLAlchemy's JSON type serialises it (and as insert_many does)
+    if postgres:  # JSON text as insert_many writes it (dialect.jsonb_text)
         params = tuple(
             jsonb_text(value) if name in _JSON_COLUMNS else value for name, value in row.items()
         )

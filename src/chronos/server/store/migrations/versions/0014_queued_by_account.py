@@ -24,15 +24,19 @@ QUEUED = sa.text("status = 'queued'")
 
 
 def upgrade() -> None:
-    # Indexes only: no batch (on SQLite a batch would copy the table).
+    if op.get_bind().dialect.name == "postgresql":
+        # Build the new index while the old one still serves (a build blocks writes to
+        # ``jobs``, not reads), then swap the names: ``DROP INDEX`` takes the table's
+        # exclusive lock, held until the migration commits, right after.
+        op.create_index(
+            "ix_jobs_queued_0014", "jobs", ["account_id", "run_at"], postgresql_where=QUEUED
+        )
+        op.drop_index("ix_jobs_queued", table_name="jobs")
+        op.execute("ALTER INDEX ix_jobs_queued_0014 RENAME TO ix_jobs_queued")
+        return
+    # SQLite (one process, one writer): in place, no batch (nothing about the table changes).
     op.drop_index("ix_jobs_queued", table_name="jobs")
-    op.create_index(
-        "ix_jobs_queued",
-        "jobs",
-        ["account_id", "run_at"],
-        postgresql_where=QUEUED,
-        sqlite_where=QUEUED,
-    )
+    op.create_index("ix_jobs_queued", "jobs", ["account_id", "run_at"], sqlite_where=QUEUED)
 
 
 def downgrade() -> None:
