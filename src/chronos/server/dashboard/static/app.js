@@ -91,13 +91,29 @@
   }, 2000);
 
   // A region holding the user's unfinished input (a checked box, a focused field, an open
-  // dialog) is not refreshed under them.
+  // dialog) is not refreshed under them, nor while an action sent from inside it is on its way:
+  // replaced meanwhile, the action's form would be gone from the page when its answer (the
+  // table, or a message for the flash area) arrives, and the answer would be lost.
+  function isLiveRegion(elt) {
+    return elt.classList && elt.classList.contains("live-region");
+  }
+  function actionInFlight(region) {
+    return region.querySelector(".htmx-request") !== null;
+  }
   document.addEventListener("htmx:beforeRequest", function (evt) {
     const region = evt.detail.elt;
-    if (!region.classList || !region.classList.contains("live-region")) return;
+    if (!isLiveRegion(region)) return;
     const busy = region.querySelector("input[data-select]:checked, dialog[open], details[open].hold")
-      || (region.contains(document.activeElement) && /INPUT|SELECT|TEXTAREA/.test(document.activeElement.tagName));
+      || (region.contains(document.activeElement) && /INPUT|SELECT|TEXTAREA/.test(document.activeElement.tagName))
+      || actionInFlight(region);
     if (busy) evt.preventDefault();
+  });
+  // A refresh already under way when the action was sent: its answer is dropped (the action's
+  // own change brings another).
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    const config = evt.detail.requestConfig;
+    if (!config || config.verb !== "get" || !isLiveRegion(config.elt)) return;
+    if (actionInFlight(config.elt)) evt.detail.shouldSwap = false;
   });
 
   // --- small behaviours, by data attribute (no inline handlers: the CSP forbids them) ---------
