@@ -100,20 +100,21 @@
   function actionInFlight(region) {
     return region.querySelector(".htmx-request") !== null;
   }
-  document.addEventListener("htmx:beforeRequest", function (evt) {
-    const region = evt.detail.elt;
-    if (!isLiveRegion(region)) return;
-    const busy = region.querySelector("input[data-select]:checked, dialog[open], details[open].hold")
+  function busy(region) {
+    return region.querySelector("input[data-select]:checked, dialog[open], details[open].hold")
       || (region.contains(document.activeElement) && /INPUT|SELECT|TEXTAREA/.test(document.activeElement.tagName))
       || actionInFlight(region);
-    if (busy) evt.preventDefault();
+  }
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    const region = evt.detail.elt;
+    if (isLiveRegion(region) && busy(region)) evt.preventDefault();
   });
-  // A refresh already under way when the action was sent: its answer is dropped (the action's
-  // own change brings another).
+  // A refresh already under way when the user began (opened a form, sent an action): its
+  // answer is dropped, not swapped in under them (the next change brings another).
   document.addEventListener("htmx:beforeSwap", function (evt) {
     const config = evt.detail.requestConfig;
     if (!config || config.verb !== "get" || !isLiveRegion(config.elt)) return;
-    if (actionInFlight(config.elt)) evt.detail.shouldSwap = false;
+    if (busy(config.elt)) evt.detail.shouldSwap = false;
   });
 
   // --- small behaviours, by data attribute (no inline handlers: the CSP forbids them) ---------
